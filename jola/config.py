@@ -1,0 +1,132 @@
+"""Typed configuration schemas.
+
+The same dataclasses serve two callers: Hydra (registered in a ConfigStore by
+:func:`register_configs`, so that a misspelt key or a wrongly typed value fails at start-up) and
+plain Python (build a :class:`RunConfig` and pass it to :func:`jola.runner.run`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import MISSING
+
+
+@dataclass
+class TinyModelConfig:
+    """Shape of the random-weight Llama used by tests and smoke runs."""
+
+    hidden_size: int = 64
+    intermediate_size: int = 128
+    num_layers: int = 2
+    num_heads: int = 4
+    num_kv_heads: int = 2
+    max_position_embeddings: int = 2048
+    init_seed: int = 0
+
+
+@dataclass
+class ModelConfig:
+    """Where a model comes from and how it is placed.
+
+    ``source`` picks a loader from :data:`jola.models.MODEL_SOURCES`: ``packaged_gguf`` (a GGUF
+    file inside an installed Python package, converted once to a cached HF folder), ``hub`` (a
+    Hugging Face hub id or a local folder) or ``tiny_random``.
+    """
+
+    name: str = MISSING
+    source: str = MISSING
+    path: str | None = None
+    revision: str | None = None
+    gguf_package: str | None = None
+    gguf_file: str | None = None
+    cache_dir: str | None = None
+    dtype: str = "float32"
+    device: str = "auto"
+    device_map: str | None = None
+    attn_implementation: str = "sdpa"
+    trust_remote_code: bool = False
+    tiny: TinyModelConfig = field(default_factory=TinyModelConfig)
+
+
+@dataclass
+class TaskConfig:
+    """Which task, from which source, with which test-set protocol.
+
+    ``test_size`` is the fixed, seed-independent test part carved from the labelled pool when a
+    source has no separate test split (the packaged validation-only data). ``test_limit`` caps
+    the test set for quick runs (recorded in results.json).
+    """
+
+    name: str = MISSING
+    source: str = "packaged"
+    hub_id: str | None = None
+    hub_config: str | None = None
+    hub_train_split: str = "train"
+    hub_test_split: str = "validation"
+    data_dir: str | None = None
+    test_size: int = 500
+    test_limit: int | None = None
+
+
+@dataclass
+class EvalConfig:
+    """Evaluation protocol. ``max_new_tokens: null`` means the task's default (16, GEM 64)."""
+
+    mode: str = "generate"
+    num_beams: int = 4
+    max_new_tokens: int | None = None
+    batch_size: int = 16
+    prune_closed: bool = False
+    progress: bool = True
+
+
+@dataclass
+class MethodConfig:
+    """Base of every method's schema; each method adds its own fields."""
+
+    name: str = MISSING
+
+
+@dataclass
+class ZeroShotConfig(MethodConfig):
+    """Zero-shot: the base model as it is, no training."""
+
+    name: str = "zero_shot"
+
+
+@dataclass
+class RunConfig:
+    """One experiment. ``n`` train examples and as many dev examples, as in the paper."""
+
+    model: Any = MISSING
+    task: Any = MISSING
+    method: Any = MISSING
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    n: int = 200
+    seed: int = 42
+    overwrite: bool = False
+    output_root: str = "outputs"
+
+
+METHOD_SCHEMAS: dict[str, type[MethodConfig]] = {"zero_shot": ZeroShotConfig}
+
+
+def register_method_schema(name: str, schema: type[MethodConfig]) -> None:
+    """Make a method's config schema known (called by each method module)."""
+    METHOD_SCHEMAS[name] = schema
+
+
+def register_configs() -> None:
+    """Store the schemas in Hydra's ConfigStore: ``run_schema`` and one per config group."""
+    from hydra.core.config_store import ConfigStore
+
+    import jola.methods  # noqa: F401  (registers every method's schema)
+
+    cs = ConfigStore.instance()
+    cs.store(name="run_schema", node=RunConfig)
+    cs.store(group="model", name="model_schema", node=ModelConfig)
+    cs.store(group="task", name="task_schema", node=TaskConfig)
+    for name, schema in METHOD_SCHEMAS.items():
+        cs.store(group="method", name=f"{name}_schema", node=schema)

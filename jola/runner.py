@@ -1,0 +1,185 @@
+"""One experiment, start to end: data -> model -> method -> (training) -> evaluation -> results.
+
+Usable without Hydra: ``run(RunConfig(model=..., task=..., method=...))``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+import tasks
+from jola.config import EvalConfig, RunConfig
+from jola.errors import UserError
+from jola.evaluation import EVAL_MODES
+from jola.methods import build_method
+from jola.metrics import compute_metrics
+from jola.models import load_model
+from jola.results import (
+    PREDICTIONS_FILE,
+    RESULTS_FILE,
+    git_state,
+    package_versions,
+    read_results,
+    run_dir_for,
+    write_json_atomic,
+    write_jsonl,
+)
+
+IGNORED_WHEN_COMPARING = ("overwrite", "eval.progress")
+
+
+def as_run_config(cfg) -> RunConfig:
+    """Accept a RunConfig, or a (Hydra) DictConfig built from the registered schemas."""
+    if isinstance(cfg, RunConfig):
+        cfg = OmegaConf.structured(cfg)
+    if not isinstance(cfg, DictConfig):
+        raise TypeError(f"expected RunConfig or DictConfig, got {type(cfg).__name__}")
+    for group in ("model", "task", "method"):
+        if OmegaConf.is_missing(cfg, group):
+            raise UserError(f"the config has no '{group}'; choose one, e.g. {group}=<name>")
+    return OmegaConf.to_object(cfg)
+
+
+def config_dict(cfg: RunConfig) -> dict:
+    """The resolved config as plain data (what results.json records)."""
+    return dataclasses.asdict(cfg)
+
+
+def run_directory(cfg: RunConfig) -> Path:
+    return run_dir_for(cfg.output_root, cfg.model.name, cfg.method.name, cfg.task.name, cfg.n, cfg.seed)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _flatten(data: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def config_differences(recorded: dict, current: dict) -> list[str]:
+    """Keys whose values differ between a finished run's config and the requested one."""
+    old, new = _flatten(recorded), _flatten(current)
+    diffs = []
+    for key in sorted(set(old) | set(new)):
+        if key in IGNORED_WHEN_COMPARING:
+            continue
+        if old.get(key) != new.get(key):
+            diffs.append(f"{key}: {old.get(key)!r} -> {new.get(key)!r}")
+    return diffs
+
+
+def validate(cfg: RunConfig) -> None:
+    """Checks that need no data or model; fail before anything is loaded."""
+    if cfg.n <= 0:
+        raise UserError(f"n must be a positive number of training examples, got n={cfg.n}")
+    if cfg.eval.mode not in EVAL_MODES:
+        raise UserError(
+            f"unknown eval.mode '{cfg.eval.mode}'; choices: {', '.join(sorted(EVAL_MODES))}"
+        )
+    for key in ("batch_size", "num_beams"):
+        if getattr(cfg.eval, key) <= 0:
+            raise UserError(f"eval.{key} must be positive, got {getattr(cfg.eval, key)}")
+    tasks.get_task(cfg.task.name)
+    build_method(cfg.method)
+
+
+def run(cfg) -> dict:
+    """Run one experiment (or skip it if finished) and return its results dictionary."""
+    cfg = as_run_config(cfg)
+    validate(cfg)
+    run_dir = run_directory(cfg)
+    finished = read_results(run_dir)
+    if finished is not None and not cfg.overwrite:
+        diffs = config_differences(finished.get("config", {}), config_dict(cfg))
+        if diffs:
+            raise UserError(
+                f"{run_dir} holds a finished run with a different config ({'; '.join(diffs)}); "
+                "pass overwrite=true to replace it or set output_root elsewhere"
+            )
+        print(f"skip: {run_dir} is finished (results.json exists; overwrite=true reruns it)")
+        return finished
+    (run_dir / RESULTS_FILE).unlink(missing_ok=True)
+
+    started = time.time()
+    timings: dict[str, float] = {}
+    seed_everything(cfg.seed)
+    task = tasks.get_task(cfg.task.name)
+    splits = tasks.load_splits(cfg.task, n=cfg.n, seed=cfg.seed)
+    timings["data_s"] = time.time() - started
+
+    t = time.time()
+    loaded = load_model(cfg.model)
+    timings["model_load_s"] = time.time() - t
+
+    method = build_method(cfg.method)
+    method.prepare(loaded)
+    trainable = method.trainable_parameters(loaded.model)
+    train_info: dict = {}
+    if method.trains:
+        from jola.training import train_method
+
+        t = time.time()
+        train_info = train_method(method, loaded, splits, cfg, run_dir)
+        timings["train_s"] = time.time() - t
+    artifact_files = method.save(run_dir)
+
+    t = time.time()
+    predictions = evaluate(loaded, task, splits.test, cfg.eval)
+    timings["eval_s"] = time.time() - t
+    write_jsonl(run_dir / PREDICTIONS_FILE, [dataclasses.asdict(p) for p in predictions])
+    metrics = compute_metrics(
+        task.metrics, [p.parsed for p in predictions], [ex.answer for ex in splits.test]
+    )
+    timings["total_s"] = time.time() - started
+
+    base_params = loaded.info["num_parameters"]
+    trainable_count = sum(p.numel() for p in trainable)
+    results = {
+        "metrics": metrics,
+        "method": cfg.method.name,
+        "task": cfg.task.name,
+        "suite": task.suite,
+        "model": loaded.info,
+        "n": cfg.n,
+        "seed": cfg.seed,
+        "trainable_parameters": trainable_count,
+        "trainable_percent": 100.0 * trainable_count / max(base_params, 1),
+        "artifact_bytes": sum(f.stat().st_size for f in artifact_files),
+        "method_stats": method.final_stats(),
+        "training": train_info,
+        "data": {**splits.protocol, "n_train": len(splits.train), "n_dev": len(splits.dev),
+                 "n_test": len(splits.test), "fingerprint": splits.fingerprint()},
+        "eval": {**dataclasses.asdict(cfg.eval),
+                 "max_new_tokens": cfg.eval.max_new_tokens or task.default_max_new_tokens,
+                 "parse_failures": sum(p.parsed == "" for p in predictions)},
+        "timings": timings,
+        "versions": package_versions(),
+        "git": git_state(),
+        "config": config_dict(cfg),
+    }
+    write_json_atomic(run_dir / RESULTS_FILE, results)
+    summary = ", ".join(f"{k}={v:.4f}" for k, v in metrics.items())
+    print(f"done: {cfg.method.name} on {cfg.task.name}: {summary} ({timings['total_s']:.0f}s) -> {run_dir}")
+    return results
+
+
+def evaluate(loaded, task, examples, eval_cfg: EvalConfig):
+    """Predictions on ``examples`` with the configured evaluation mode."""
+    return EVAL_MODES[eval_cfg.mode](loaded.model, loaded.tokenizer, task, examples, eval_cfg)

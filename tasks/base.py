@@ -1,0 +1,161 @@
+"""The task interface: examples, splits, and the protocol that carves them.
+
+A task turns raw rows from a source into :class:`Example` objects (instruction + target +
+gold answer), parses generated text back into an answer, and names its metrics.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from jola.errors import UserError
+
+TEST_PERMUTATION_SEED = 1234  # fixed: the test part of a labelled pool never depends on `seed`
+
+
+@dataclass(frozen=True)
+class Example:
+    """One item: the instruction shown to the model, the target it is trained on, the gold answer.
+
+    ``references`` holds every acceptable reference text for generation tasks.
+    """
+
+    id: str
+    instruction: str
+    target: str
+    answer: str
+    references: tuple[str, ...] = ()
+
+
+@dataclass
+class RawData:
+    """What a source returns before carving: labelled rows for training and for testing.
+
+    ``train`` is None when the source has no training split: then train/dev are carved from
+    ``test`` after a fixed test part is set aside.
+    """
+
+    test: list[Example]
+    train: list[Example] | None
+    description: str
+
+
+@dataclass
+class Splits:
+    """Train/dev/test examples of one run and how they were obtained."""
+
+    train: list[Example]
+    dev: list[Example]
+    test: list[Example]
+    protocol: dict = field(default_factory=dict)
+
+    def fingerprint(self) -> str:
+        """sha256 over the ids and texts of every split: equal iff the data is the same."""
+        digest = hashlib.sha256()
+        for split_name, examples in (("train", self.train), ("dev", self.dev), ("test", self.test)):
+            for ex in examples:
+                line = json.dumps([split_name, ex.id, ex.instruction, ex.target], ensure_ascii=False)
+                digest.update(line.encode())
+        return digest.hexdigest()
+
+
+def carve_splits(
+    raw: RawData, n: int, seed: int, test_size: int, test_limit: int | None
+) -> Splits:
+    """Sample ``n`` train and ``n`` dev examples with ``seed``; fix the test set.
+
+    With a training split, the test set is the source's test split and train/dev are drawn from
+    the training split. Without one, a seed-independent permutation sets the first ``test_size``
+    items aside as the test part and train/dev are drawn from the rest.
+    """
+    if n <= 0:
+        raise UserError(f"n must be a positive number of training examples, got n={n}")
+    if test_limit is not None and test_limit <= 0:
+        raise UserError(f"task.test_limit must be positive or null, got {test_limit}")
+    if raw.train is not None:
+        pool, test = list(raw.train), list(raw.test)
+        protocol = {"test": "source test split", "train_dev": "sampled from source train split"}
+    else:
+        if test_size <= 0 or test_size >= len(raw.test):
+            raise UserError(
+                f"task.test_size={test_size} must be in [1, {len(raw.test) - 1}] "
+                f"for a pool of {len(raw.test)} labelled examples"
+            )
+        order = list(range(len(raw.test)))
+        random.Random(TEST_PERMUTATION_SEED).shuffle(order)
+        test = [raw.test[i] for i in sorted(order[:test_size])]
+        pool = [raw.test[i] for i in sorted(order[test_size:])]
+        protocol = {
+            "test": f"fixed part of {test_size} items (permutation seed {TEST_PERMUTATION_SEED})",
+            "train_dev": "sampled from the remaining labelled pool",
+        }
+    if 2 * n > len(pool):
+        raise UserError(
+            f"n={n} needs {2 * n} examples (n train + n dev) but the pool has {len(pool)}; "
+            f"choose n <= {len(pool) // 2}"
+        )
+    chosen = random.Random(seed).sample(range(len(pool)), 2 * n)
+    train = [pool[i] for i in chosen[:n]]
+    dev = [pool[i] for i in chosen[n:]]
+    if test_limit is not None:
+        test = test[:test_limit]
+    protocol.update(
+        source=raw.description, pool_size=len(pool), test_size=len(test), test_limit=test_limit
+    )
+    return Splits(train=train, dev=dev, test=test, protocol=protocol)
+
+
+class Task(ABC):
+    """A benchmark task. Subclasses set the class attributes and implement the row conversions."""
+
+    name: str
+    suite: str
+    metrics: tuple[str, ...] = ("acc",)
+    default_max_new_tokens: int = 16
+    default_hub_id: str | None = None
+
+    @abstractmethod
+    def example_from_hub_row(self, row: dict, row_id: str) -> Example:
+        """Convert a row in the hub schema into an Example (raise ValueError if malformed)."""
+
+    @abstractmethod
+    def parse(self, generated: str) -> str:
+        """Extract the answer from the first line of a generated response ('' if none)."""
+
+    def candidates(self, example: Example) -> Sequence[str] | None:
+        """The candidate answers for log-likelihood scoring (None for generation tasks)."""
+        return None
+
+    def example_from_adapter_row(self, row: dict, row_id: str) -> Example:
+        """Convert a row of the authors' LLM-Adapters JSON (instruction/output/answer)."""
+        for key in ("instruction", "answer"):
+            if not isinstance(row.get(key), str):
+                raise ValueError(f"missing or non-string field '{key}'")
+        instruction = row["instruction"]
+        if row.get("input"):
+            raise ValueError("non-empty 'input' field is not supported by this task")
+        answer = row["answer"].strip()
+        target = row.get("output") or self.target_for(answer)
+        return Example(id=row_id, instruction=instruction, target=target, answer=answer)
+
+    def target_for(self, answer: str) -> str:
+        """The training target text for a gold answer."""
+        return answer
+
+
+def convert_rows(
+    rows, convert: Callable[[dict, str], Example], where: str, id_prefix: str
+) -> list[Example]:
+    """Convert rows one by one; a malformed row raises a UserError naming file and row."""
+    examples = []
+    for index, row in enumerate(rows):
+        try:
+            examples.append(convert(dict(row), f"{id_prefix}-{index}"))
+        except (ValueError, KeyError, TypeError) as err:
+            raise UserError(f"malformed row {index} in {where}: {err}") from err
+    return examples

