@@ -90,6 +90,25 @@ class MethodConfig:
 
 
 @dataclass
+class TrainConfig:
+    """Optimisation shared by every trainable method (HF Trainer, AdamW, cosine, warmup)."""
+
+    lr: float = 5e-3
+    batch_size: int = 8
+    eval_batch_size: int = 16
+    epochs: float = 20
+    max_steps: int = -1
+    warmup_steps: int = 50
+    lr_scheduler: str = "cosine"
+    weight_decay: float = 0.0
+    patience: int = 2
+    logging_steps: int = 5
+    max_length: int = 512
+    answer_only_logits: bool = True
+    gradient_checkpointing: bool = False
+
+
+@dataclass
 class ZeroShotConfig(MethodConfig):
     """Zero-shot: the base model as it is, no training."""
 

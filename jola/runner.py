@@ -141,6 +141,7 @@ def run(cfg) -> dict:
     artifact_files = method.save(run_dir)
 
     t = time.time()
+    method.before_evaluation(loaded, cfg.eval.prune_closed)
     predictions = evaluate(loaded, task, splits.test, cfg.eval)
     timings["eval_s"] = time.time() - t
     write_jsonl(run_dir / PREDICTIONS_FILE, [dataclasses.asdict(p) for p in predictions])

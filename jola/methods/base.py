@@ -27,6 +27,12 @@ class Method:
         """The parameters the optimiser updates (empty for an untrained method)."""
         return []
 
+    def on_train_begin(self, total_steps: int) -> None:
+        """Called once before the first step (e.g. to size a lambda schedule)."""
+
+    def observe_training_loss(self, loss: float) -> None:
+        """Called with the task loss of every training step (e.g. for adaptive schedules)."""
+
     def regularizer(self, model: torch.nn.Module, step: int) -> torch.Tensor | None:
         """An extra loss term added to the task loss at ``step`` (None: no term)."""
         return None
@@ -38,6 +44,9 @@ class Method:
     def final_stats(self) -> dict:
         """Numbers recorded in results.json after training."""
         return {}
+
+    def before_evaluation(self, loaded: LoadedModel, prune_closed: bool) -> None:
+        """Called once after training and before the test set is evaluated."""
 
     def save(self, run_dir: Path) -> list[Path]:
         """Write the method's artifact into ``run_dir``; return the files written."""

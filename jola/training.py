@@ -1,0 +1,247 @@
+"""The one training path every trainable method shares: HF Trainer + the method's hooks.
+
+A method supplies its trainable parameters, an optional regulariser and statistics to log;
+this module supplies the data (Alpaca prompt + target, loss on answer tokens only), AdamW with a
+cosine schedule and warmup, early stopping on dev loss with the best parameters restored, and a
+jsonl training log.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from transformers import Trainer, TrainerCallback, TrainingArguments
+
+from jola.config import TrainConfig
+from jola.prompts import build_prompt
+from tasks.base import Example
+
+IGNORE_INDEX = -100
+TRAIN_LOG_FILE = "train_log.jsonl"
+
+
+def encode_example(tokenizer, example: Example, max_length: int) -> dict:
+    """Prompt and target tokenised separately (as at evaluation), loss only on the target + EOS."""
+    prompt_ids = tokenizer(build_prompt(example.instruction), add_special_tokens=True)["input_ids"]
+    target_ids = tokenizer(example.target, add_special_tokens=False)["input_ids"]
+    target_ids = target_ids + [tokenizer.eos_token_id]
+    input_ids = (prompt_ids + target_ids)[-max_length:]
+    labels = ([IGNORE_INDEX] * len(prompt_ids) + target_ids)[-max_length:]
+    return {"input_ids": input_ids, "labels": labels}
+
+
+class PadCollator:
+    """Right-pads a batch; padding gets attention 0 and label IGNORE_INDEX."""
+
+    def __init__(self, pad_token_id: int):
+        self.pad_token_id = pad_token_id
+
+    def __call__(self, features: Sequence[dict]) -> dict[str, torch.Tensor]:
+        width = max(len(f["input_ids"]) for f in features)
+        batch = {"input_ids": [], "attention_mask": [], "labels": []}
+        for f in features:
+            pad = width - len(f["input_ids"])
+            batch["input_ids"].append(f["input_ids"] + [self.pad_token_id] * pad)
+            batch["attention_mask"].append([1] * len(f["input_ids"]) + [0] * pad)
+            batch["labels"].append(f["labels"] + [IGNORE_INDEX] * pad)
+        return {key: torch.tensor(value) for key, value in batch.items()}
+
+
+def supports_answer_only_logits(model) -> bool:
+    """True when logits are a plain linear map of the decoder's last hidden state."""
+    config = model.config
+    if getattr(config, "final_logit_softcapping", None) or getattr(config, "logit_scale", None):
+        return False
+    try:
+        return model.get_decoder() is not None and model.get_output_embeddings() is not None
+    except (AttributeError, NotImplementedError):
+        return False
+
+
+def causal_lm_loss(model, inputs: dict, answer_only_logits: bool) -> torch.Tensor:
+    """Mean cross-entropy over answer tokens.
+
+    With ``answer_only_logits`` the LM head is applied only at positions that predict an answer
+    token, instead of over the full vocabulary at every position (same loss, less compute).
+    """
+    labels = inputs["labels"]
+    if not answer_only_logits:
+        return model(**inputs).loss
+    hidden = model.get_decoder()(
+        input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]
+    ).last_hidden_state
+    targets = labels[:, 1:]
+    selected = targets != IGNORE_INDEX
+    logits = model.get_output_embeddings()(hidden[:, :-1][selected])
+    return F.cross_entropy(logits.float(), targets[selected])
+
+
+class MethodTrainer(Trainer):
+    """HF Trainer whose loss is the task loss plus the method's regulariser (training only)."""
+
+    def __init__(self, *args, method, answer_only_logits: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.method = method
+        self.answer_only_logits = answer_only_logits
+        self.last_terms: dict[str, float] = {}
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        task_loss = causal_lm_loss(model, inputs, self.answer_only_logits)
+        loss = task_loss
+        if model.training:
+            self.method.observe_training_loss(task_loss.item())
+            reg = self.method.regularizer(model, self.state.global_step)
+            if reg is not None:
+                loss = task_loss + reg
+                self.last_terms = {"task_loss": task_loss.item(), "regularizer": reg.item()}
+        return (loss, {"loss": loss}) if return_outputs else loss
+
+
+class BestParametersCallback(TrainerCallback):
+    """Early stopping on dev loss; keeps the best trainable parameters in memory and restores
+    them when training ends (no checkpoint of the base model is ever written)."""
+
+    def __init__(self, parameters: Sequence[torch.nn.Parameter], patience: int):
+        self.parameters = list(parameters)
+        self.patience = patience
+        self.best_loss = math.inf
+        self.best_epoch: float | None = None
+        self.best_state: list[torch.Tensor] | None = None
+        self.bad_evals = 0
+        self.history: list[dict] = []
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        loss = metrics["eval_loss"]
+        self.history.append({"epoch": state.epoch, "step": state.global_step, "dev_loss": loss})
+        if loss < self.best_loss:
+            self.best_loss, self.best_epoch, self.bad_evals = loss, state.epoch, 0
+            self.best_state = [p.detach().clone() for p in self.parameters]
+        else:
+            self.bad_evals += 1
+            if self.patience > 0 and self.bad_evals >= self.patience:
+                control.should_training_stop = True
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.best_state is not None:
+            with torch.no_grad():
+                for param, best in zip(self.parameters, self.best_state):
+                    param.copy_(best)
+
+
+class JsonlLogCallback(TrainerCallback):
+    """Writes every Trainer log entry, plus the method's statistics, to train_log.jsonl."""
+
+    def __init__(self, path: Path, method, trainer_ref: list):
+        self.path = path
+        self.method = method
+        self.trainer_ref = trainer_ref
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("")
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        entry = {"step": state.global_step, "epoch": state.epoch, **(logs or {})}
+        trainer = self.trainer_ref[0] if self.trainer_ref else None
+        if trainer is not None:
+            entry.update(trainer.last_terms)
+        entry.update(self.method.training_stats())
+        with open(self.path, "a") as handle:
+            handle.write(json.dumps(entry, default=float) + "\n")
+
+
+def assert_only_trainable(model: torch.nn.Module, trainable: Sequence[torch.nn.Parameter]) -> None:
+    """Fail loudly if any parameter outside the method's own requires a gradient."""
+    allowed = {id(p) for p in trainable}
+    leaking = [name for name, p in model.named_parameters() if p.requires_grad and id(p) not in allowed]
+    if leaking:
+        raise RuntimeError(f"parameters outside the method are trainable: {leaking[:5]}")
+    if not trainable:
+        raise RuntimeError("the method has no trainable parameters")
+
+
+def train_method(method, loaded, splits, cfg, run_dir: Path) -> dict:
+    """Train ``method``'s parameters on ``splits.train`` with early stopping on ``splits.dev``."""
+    train_cfg: TrainConfig = cfg.method.train
+    model, tokenizer = loaded.model, loaded.tokenizer
+    trainable = method.trainable_parameters(model)
+    assert_only_trainable(model, trainable)
+
+    train_data = [encode_example(tokenizer, ex, train_cfg.max_length) for ex in splits.train]
+    dev_data = [encode_example(tokenizer, ex, train_cfg.max_length) for ex in splits.dev]
+    steps_per_epoch = math.ceil(len(train_data) / train_cfg.batch_size)
+    args = TrainingArguments(
+        output_dir=str(run_dir / "trainer"),
+        per_device_train_batch_size=train_cfg.batch_size,
+        per_device_eval_batch_size=train_cfg.eval_batch_size,
+        learning_rate=train_cfg.lr,
+        weight_decay=train_cfg.weight_decay,
+        num_train_epochs=train_cfg.epochs,
+        max_steps=train_cfg.max_steps,
+        warmup_steps=train_cfg.warmup_steps,
+        lr_scheduler_type=train_cfg.lr_scheduler,
+        optim="adamw_torch",
+        eval_strategy="epoch",
+        save_strategy="no",
+        logging_strategy="steps",
+        logging_steps=train_cfg.logging_steps,
+        report_to=[],
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        remove_unused_columns=False,
+        prediction_loss_only=True,
+        gradient_checkpointing=train_cfg.gradient_checkpointing,
+        use_cpu=loaded.device.type == "cpu",
+        dataloader_num_workers=0,
+        disable_tqdm=False,
+    )
+    best = BestParametersCallback(trainable, train_cfg.patience)
+    trainer_ref: list = []
+    log_callback = JsonlLogCallback(run_dir / TRAIN_LOG_FILE, method, trainer_ref)
+    answer_only = train_cfg.answer_only_logits and supports_answer_only_logits(model)
+    trainer = MethodTrainer(
+        model=model,
+        args=args,
+        train_dataset=train_data,
+        eval_dataset=dev_data,
+        data_collator=PadCollator(tokenizer.pad_token_id),
+        callbacks=[best, log_callback],
+        method=method,
+        answer_only_logits=answer_only,
+    )
+    trainer_ref.append(trainer)
+    method.on_train_begin(total_steps=_total_steps(train_cfg, steps_per_epoch))
+    started = time.time()
+    output = trainer.train()
+    model.eval()
+    _remove_if_empty(Path(args.output_dir))
+    return {
+        "config": asdict(train_cfg),
+        "steps": trainer.state.global_step,
+        "epochs": trainer.state.epoch,
+        "steps_per_epoch": steps_per_epoch,
+        "best_dev_loss": best.best_loss,
+        "best_epoch": best.best_epoch,
+        "early_stopped": trainer.state.epoch is not None and trainer.state.epoch < train_cfg.epochs
+        and train_cfg.max_steps <= 0,
+        "dev_history": best.history,
+        "train_loss": output.training_loss,
+        "answer_only_logits": answer_only,
+        "seconds": time.time() - started,
+    }
+
+
+def _remove_if_empty(folder: Path) -> None:
+    if folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+
+
+def _total_steps(train_cfg: TrainConfig, steps_per_epoch: int) -> int:
+    if train_cfg.max_steps > 0:
+        return train_cfg.max_steps
+    return steps_per_epoch * train_cfg.epochs
