@@ -106,7 +106,10 @@ def evaluate_generate(
         line = first_line(response)
         predictions.append(
             Prediction(
-                id=ex.id, response=response, first_line=line, parsed=task.parse(line),
+                id=ex.id,
+                response=response,
+                first_line=line,
+                parsed=task.parse(line),
                 answer=ex.answer,
             )
         )

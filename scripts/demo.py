@@ -19,7 +19,7 @@ from hydra import compose, initialize_config_dir  # noqa: E402
 
 from jola.config import register_configs  # noqa: E402
 from jola.errors import UserError  # noqa: E402
-from jola.runner import run, run_directory, as_run_config  # noqa: E402
+from jola.runner import as_run_config, run, run_directory  # noqa: E402
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 DEMO_TRAINING = [

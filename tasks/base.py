@@ -59,14 +59,14 @@ class Splits:
         digest = hashlib.sha256()
         for split_name, examples in (("train", self.train), ("dev", self.dev), ("test", self.test)):
             for ex in examples:
-                line = json.dumps([split_name, ex.id, ex.instruction, ex.target], ensure_ascii=False)
+                line = json.dumps(
+                    [split_name, ex.id, ex.instruction, ex.target], ensure_ascii=False
+                )
                 digest.update(line.encode())
         return digest.hexdigest()
 
 
-def carve_splits(
-    raw: RawData, n: int, seed: int, test_size: int, test_limit: int | None
-) -> Splits:
+def carve_splits(raw: RawData, n: int, seed: int, test_size: int, test_limit: int | None) -> Splits:
     """Sample ``n`` train and ``n`` dev examples with ``seed``; fix the test set.
 
     With a training split, the test set is the source's test split and train/dev are drawn from

@@ -66,6 +66,12 @@ def test_hydra_run_and_sweep_dirs_equal_the_runner_dir(extra, tmp_path):
     run_dir = Path(cfg.hydra.run.dir)
     sweep_dir = Path(cfg.hydra.sweep.dir) / cfg.hydra.sweep.subdir
     assert run_dir == expected == sweep_dir
-    assert expected == Path(tmp_path) / cfg.model.name / cfg.method.name / cfg.task.name / (
-        f"n{cfg.n}"
-    ) / f"seed{cfg.seed}"
+    assert (
+        expected
+        == Path(tmp_path)
+        / cfg.model.name
+        / cfg.method.name
+        / cfg.task.name
+        / (f"n{cfg.n}")
+        / f"seed{cfg.seed}"
+    )

@@ -97,7 +97,9 @@ class Jola(Method):
     def edit_config(self) -> editing.EditConfig:
         c = self.cfg
         return editing.EditConfig(
-            additive=c.additive, multiplicative=c.multiplicative, gated=c.gated,
+            additive=c.additive,
+            multiplicative=c.multiplicative,
+            gated=c.gated,
             init_std=c.init_std,
         )
 
@@ -156,7 +158,9 @@ class Jola(Method):
 
     def save(self, run_dir: Path) -> list[Path]:
         folder = editing.save_edits(
-            self.edits, Path(run_dir) / EDITS_DIR, extra={"method": dict(self.cfg.__dict__, train=None)}
+            self.edits,
+            Path(run_dir) / EDITS_DIR,
+            extra={"method": dict(self.cfg.__dict__, train=None)},
         )
         gates_path = Path(run_dir) / GATES_FILE
         gates_path.write_text(json.dumps(gate_table(self.edits)) + "\n")

@@ -1,0 +1,208 @@
+"""The shared training path and the JoLA method on the tiny model."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from jola import editing, gates
+from jola.config import EvalConfig, ModelConfig
+from jola.evaluation import evaluate_generate
+from jola.methods.jola import attach_trained_edits
+from jola.models import load_model
+from jola.runner import as_run_config, run, run_directory
+from jola.training import (
+    IGNORE_INDEX,
+    BestParametersCallback,
+    PadCollator,
+    assert_only_trainable,
+    causal_lm_loss,
+    encode_example,
+)
+from tasks import get_task, load_splits
+from tasks.base import Example
+from tests.helpers import compose_config, tiny_overrides
+
+EXAMPLE = Example(
+    id="e", instruction="Pick one.", target="the correct answer is answer2", answer="answer2"
+)
+
+
+@pytest.fixture()
+def tiny():
+    return load_model(ModelConfig(name="tiny_random", source="tiny_random"))
+
+
+def test_encode_example_masks_the_prompt(tiny):
+    tok = tiny.tokenizer
+    enc = encode_example(tok, EXAMPLE, max_length=512)
+    n_target = len(tok(EXAMPLE.target, add_special_tokens=False)["input_ids"]) + 1
+    assert enc["labels"][:-n_target] == [IGNORE_INDEX] * (len(enc["labels"]) - n_target)
+    assert enc["labels"][-n_target:] == enc["input_ids"][-n_target:]
+    assert enc["input_ids"][-1] == tok.eos_token_id
+    assert tok.decode(enc["input_ids"]).startswith("Below is an instruction")
+
+
+def test_answer_only_logits_give_the_full_vocabulary_loss(tiny):
+    collate = PadCollator(tiny.tokenizer.pad_token_id)
+    other = Example(id="f", instruction="A longer instruction " * 4, target="answer1", answer="a")
+    batch = collate([encode_example(tiny.tokenizer, ex, 512) for ex in (EXAMPLE, other)])
+    full = causal_lm_loss(tiny.model, batch, answer_only_logits=False)
+    fast = causal_lm_loss(tiny.model, batch, answer_only_logits=True)
+    torch.testing.assert_close(fast, full, rtol=1e-5, atol=1e-6)
+
+
+def test_assert_only_trainable_catches_a_trainable_lm_head(tiny):
+    handle = editing.attach(tiny.model, editing.EditConfig())
+    for p in tiny.model.parameters():
+        p.requires_grad_(False)
+    for p in handle.edits.parameters():
+        p.requires_grad_(True)
+    assert_only_trainable(tiny.model, list(handle.edits.parameters()))
+    tiny.model.lm_head.weight.requires_grad_(True)
+    with pytest.raises(RuntimeError, match="lm_head"):
+        assert_only_trainable(tiny.model, list(handle.edits.parameters()))
+
+
+def test_best_parameters_callback_stops_and_restores_best():
+    param = torch.nn.Parameter(torch.zeros(2))
+    cb = BestParametersCallback([param], patience=2)
+
+    class State:
+        epoch, global_step = 0, 0
+
+    class Control:
+        should_training_stop = False
+
+    state, control = State(), Control()
+    for epoch, (value, loss) in enumerate([(1.0, 3.0), (2.0, 2.0), (3.0, 2.5), (4.0, 2.1)], 1):
+        with torch.no_grad():
+            param.fill_(value)
+        state.epoch = epoch
+        cb.on_evaluate(None, state, control, metrics={"eval_loss": loss})
+        assert control.should_training_stop == (epoch == 4)
+    cb.on_train_end(None, state, control)
+    assert param.tolist() == [2.0, 2.0] and cb.best_epoch == 2 and cb.best_loss == 2.0
+
+
+def test_bf16_base_keeps_fp32_edits_and_gradients(tiny):
+    model = tiny.model.to(torch.bfloat16)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    handle = editing.attach(model, editing.EditConfig())
+    model.train()
+    batch = PadCollator(tiny.tokenizer.pad_token_id)([encode_example(tiny.tokenizer, EXAMPLE, 512)])
+    causal_lm_loss(model, batch, answer_only_logits=True).backward()
+    grads = [p.grad for p in handle.edits.parameters()]
+    assert all(p.dtype == torch.float32 for p in handle.edits.parameters())
+    assert all(g is not None and g.dtype == torch.float32 and g.abs().sum() > 0 for g in grads)
+    assert all(p.grad is None for n, p in model.named_parameters() if "jola_edits" not in n)
+
+
+JOLA_ARGS = (
+    "method=jola",
+    "method.train.epochs=2",
+    "method.train.batch_size=4",
+    "method.train.warmup_steps=1",
+    "method.train.logging_steps=1",
+    "method.train.lr=0.05",
+)
+
+
+def test_jola_run_trains_only_edits_logs_sparsity_and_saves_a_reloadable_artifact(tmp_path):
+    cfg = compose_config(tiny_overrides(tmp_path, *JOLA_ARGS))
+    base = load_model(ModelConfig(name="tiny_random", source="tiny_random")).model
+    base_state = {k: v.clone() for k, v in base.state_dict().items()}
+    results = run(cfg)
+    run_dir = run_directory(as_run_config(cfg))
+
+    layers, heads, head_dim = 2, 4, 16
+    assert results["trainable_parameters"] == 2 * layers * heads * head_dim + 2 * layers * heads
+    assert results["method_stats"]["edited_heads"]["total"] == layers * heads
+    assert set(results["method_stats"]["edited_heads"]) == {
+        "additive",
+        "multiplicative",
+        "either",
+        "total",
+    }
+    assert results["training"]["steps"] == 4 and results["training"]["best_dev_loss"] < math.inf
+    assert results["artifact_bytes"] < 50_000
+
+    log = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines()]
+    step_logs = [e for e in log if "loss" in e and "eval_loss" not in e]
+    assert len(step_logs) == 4
+    for entry in step_logs:
+        assert {
+            "closed_frac_add",
+            "closed_frac_mult",
+            "expected_l0_add",
+            "expected_l0_mult",
+            "lambda",
+        } <= set(entry)
+        assert 0.0 <= entry["closed_frac_add"] <= 1.0
+    assert step_logs[0]["lambda"] == pytest.approx(0.1 * math.exp(-0.01 * 0))
+
+    table = json.loads((run_dir / "gates.json").read_text())
+    assert len(table["additive"]["eval_gate"]) == layers
+    assert len(table["multiplicative"]["prob_open"][0]) == heads
+
+    fresh = load_model(ModelConfig(name="tiny_random", source="tiny_random"))
+    for key, value in fresh.model.state_dict().items():
+        assert torch.equal(value, base_state[key]), key  # the base model is never written
+    attach_trained_edits(fresh.model, run_dir)
+    task = get_task("siqa")
+    splits = load_splits(as_run_config(cfg).task, 8, 42)
+    eval_cfg = EvalConfig(num_beams=1, max_new_tokens=8, progress=False)
+    reloaded = evaluate_generate(fresh.model, fresh.tokenizer, task, splits.test, eval_cfg)
+    saved = [json.loads(line) for line in (run_dir / "predictions.jsonl").read_text().splitlines()]
+    assert [p.response for p in reloaded] == [s["response"] for s in saved]
+    trained = editing.load_edits(run_dir / "edits")
+    assert trained.offset.abs().max() > 1e-2  # lr 0.05 moved the edits away from N(0, 1e-3)
+
+
+def test_jola_regularizer_matches_the_gate_penalty(tmp_path):
+    from jola.methods import build_method
+
+    cfg = as_run_config(
+        compose_config(
+            tiny_overrides(
+                tmp_path,
+                "method=jola",
+                "method.penalty=paper",
+                "method.schedule=constant",
+                "+method.schedule_args.value=0.5",
+            )
+        )
+    )
+    method = build_method(cfg.method)
+    loaded = load_model(cfg.model)
+    method.prepare(loaded)
+    reg = method.regularizer(loaded.model, step=3)
+    edits = method.edits
+    expected = 0.5 * (
+        gates.prob_open(edits.log_alpha_add).sum() + gates.prob_open(edits.log_alpha_mult).sum()
+    )
+    torch.testing.assert_close(reg, expected)
+
+
+def test_jola_ablation_options_and_bad_names(tmp_path):
+    from jola.errors import UserError
+    from jola.methods import build_method
+
+    def build(*extra):
+        cfg = as_run_config(compose_config(tiny_overrides(tmp_path, "method=jola", *extra)))
+        method = build_method(cfg.method)
+        loaded = load_model(cfg.model)
+        method.prepare(loaded)
+        return method, loaded
+
+    method, loaded = build("method.multiplicative=false")
+    assert sum(p.numel() for p in method.trainable_parameters(loaded.model)) == 2 * 4 * 16 + 2 * 4
+    method, loaded = build("method.gated=false")
+    assert method.regularizer(loaded.model, 0) is None
+    assert sum(p.numel() for p in method.trainable_parameters(loaded.model)) == 2 * 2 * 4 * 16
+    with pytest.raises(UserError, match="unknown method.penalty 'l1'"):
+        build("method.penalty=l1")
+    with pytest.raises(UserError, match="unknown method.schedule 'cosine'"):
+        build("method.schedule=cosine")
