@@ -57,22 +57,37 @@ class TaskConfig:
     ``test_size`` is the fixed, seed-independent test part carved from the labelled pool when a
     source has no separate test split (the packaged validation-only data). ``test_limit`` caps
     the test set for quick runs (recorded in results.json).
+
+    ``hub_revision: refs/convert/parquet`` reads the hub's parquet export of a script dataset
+    (files ``<hub_config or default>/<split>/*.parquet``). ``hub_train_split: null`` means the
+    hub dataset has no usable training split: train/dev/test are then carved from
+    ``hub_test_split`` with a fixed test part of ``test_size`` items. ``paper_compat`` makes the
+    answer parser reproduce the authors' release (e.g. MMLU-Pro's first capital letter A-J).
     """
 
     name: str = MISSING
     source: str = "packaged"
     hub_id: str | None = None
     hub_config: str | None = None
-    hub_train_split: str = "train"
+    hub_revision: str | None = None
+    hub_train_split: str | None = "train"
     hub_test_split: str = "validation"
     data_dir: str | None = None
     test_size: int = 500
     test_limit: int | None = None
+    paper_compat: bool = False
 
 
 @dataclass
 class EvalConfig:
-    """Evaluation protocol. ``max_new_tokens: null`` means the task's default (16, GEM 64)."""
+    """Evaluation protocol. ``max_new_tokens: null`` means the task's default (16, GEM 64).
+
+    ``mode``: ``generate`` (the paper's protocol) or ``loglik`` (choice tasks: the candidate
+    answer with the highest summed log-probability). ``bertscore_model``: ``auto`` (roberta-large
+    when the hub is reachable, the packaged all-MiniLM-L6-v2 when HF_HUB_OFFLINE is set),
+    ``packaged``, a hub id or a local folder; ``bertscore_num_layers: null`` uses bert-score's
+    default layer for known models (6 for the packaged encoder).
+    """
 
     mode: str = "generate"
     num_beams: int = 4
@@ -80,6 +95,9 @@ class EvalConfig:
     batch_size: int = 16
     prune_closed: bool = False
     progress: bool = True
+    bertscore_model: str = "auto"
+    bertscore_num_layers: int | None = None
+    bertscore_batch_size: int = 32
 
 
 @dataclass

@@ -21,7 +21,6 @@ inside the functions that need them.
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from collections.abc import Callable, Iterable
@@ -32,7 +31,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from jola import gates
+from jola import bias_export, gates
 
 EDITS_FILE = "edits.safetensors"
 CONFIG_FILE = "edit_config.json"
@@ -269,9 +268,7 @@ class OutputProjections:
         return len(self.modules)
 
 
-def _text_config(config: Any) -> Any:
-    get = getattr(config, "get_text_config", None)
-    return get() if callable(get) else config
+_text_config = bias_export.text_config
 
 
 def _config_value(config: Any, *names: str) -> Any:
@@ -702,40 +699,11 @@ def merge_into_model(model: nn.Module, edits: HeadEdits) -> nn.Module:
     return model
 
 
-def _bias_plan(model: nn.Module, proj: OutputProjections) -> list[str]:
-    """Names of the bias parameters that ``attention_bias=True`` adds to ``model``, or raise.
-
-    Builds the model class from the modified config on the meta device (no memory) and checks
-    that every output projection then has a bias and that nothing but linear biases is added.
-    """
-    new_config = copy.deepcopy(model.config)
-    text = _text_config(new_config)
-    unsupported = NotImplementedError(
-        f"cannot export merged {proj.model_type!r} edits: the additive edit needs a bias on the "
-        f"attention output projection ({proj.names[0].split('.')[-1]}), and the "
-        f"{proj.model_type} config has no flag (attention_bias) that gives it one. Save the "
-        f"unmerged edits with save_edits() and attach them after loading the base model, or "
-        f"train multiplicative-only edits (EditConfig(additive=False)), which merge into any "
-        f"architecture."
-    )
-    if not hasattr(text, "attention_bias"):
-        raise unsupported
-    text.attention_bias = True
-    with torch.device("meta"):
-        skeleton = type(model)(new_config)
-    for name in proj.names:
-        if getattr(skeleton.get_submodule(name), "bias", None) is None:
-            raise unsupported
-    have = {n for n, _ in model.named_parameters() if not n.startswith(EDITS_ATTR + ".")}
-    added = [n for n, _ in skeleton.named_parameters() if n not in have]
-    for name in added:
-        owner = model.get_submodule(name.rpartition(".")[0]) if "." in name else None
-        if not name.endswith(".bias") or not isinstance(owner, nn.Linear):
-            raise NotImplementedError(
-                f"cannot export merged {proj.model_type!r}: attention_bias=True adds parameter "
-                f"{name!r}, which is not a bias of a linear layer"
-            )
-    return added
+_EXPORT_HINT = (
+    "save the unmerged edits with save_edits() and attach them after loading the base model, "
+    "or train multiplicative-only edits (EditConfig(additive=False)), which merge into any "
+    "architecture"
+)
 
 
 def export_merged(model: nn.Module, edits: HeadEdits, directory: str | Path) -> Path:
@@ -750,21 +718,17 @@ def export_merged(model: nn.Module, edits: HeadEdits, directory: str | Path) -> 
     """
     proj = find_output_projections(model)
     _check_shape(edits, proj)
+    flags: list[str] = []
     added: list[str] = []
     if _needs_new_bias(edits, proj):
-        added = _bias_plan(model, proj)  # raises before the model is modified
+        flags = ["attention_bias"]
+        # raises NotImplementedError before the model is modified
+        added = bias_export.plan_bias_flags(
+            model, flags, proj.names, "merged JoLA edits", _EXPORT_HINT
+        )
+        added = [n for n in added if not n.startswith(EDITS_ATTR + ".")]
     merge_into_model(model, edits)
-    if added:
-        _text_config(model.config).attention_bias = True
-        for name in added:
-            owner = model.get_submodule(name.rpartition(".")[0])
-            if owner.bias is None:
-                owner.bias = nn.Parameter(
-                    torch.zeros(
-                        owner.out_features, dtype=owner.weight.dtype, device=owner.weight.device
-                    ),
-                    requires_grad=owner.weight.requires_grad,
-                )
+    bias_export.apply_bias_flags(model, flags, added)
     directory = Path(directory)
     model.save_pretrained(directory)
     return directory

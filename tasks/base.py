@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from jola.config import TaskConfig
 from jola.errors import UserError
 
 TEST_PERMUTATION_SEED = 1234  # fixed: the test part of a labelled pool never depends on `seed`
@@ -22,7 +23,9 @@ TEST_PERMUTATION_SEED = 1234  # fixed: the test part of a labelled pool never de
 class Example:
     """One item: the instruction shown to the model, the target it is trained on, the gold answer.
 
-    ``references`` holds every acceptable reference text for generation tasks.
+    ``references`` holds every acceptable reference text for generation tasks. ``labels`` are the
+    answer labels this item offers (choice tasks whose items differ, e.g. ARC with 3 or 5
+    options); empty means all of the task's labels.
     """
 
     id: str
@@ -30,6 +33,7 @@ class Example:
     target: str
     answer: str
     references: tuple[str, ...] = ()
+    labels: tuple[str, ...] = ()
 
 
 @dataclass
@@ -111,13 +115,22 @@ def carve_splits(raw: RawData, n: int, seed: int, test_size: int, test_limit: in
 
 
 class Task(ABC):
-    """A benchmark task. Subclasses set the class attributes and implement the row conversions."""
+    """A benchmark task. Subclasses set the class attributes and implement the row conversions.
+
+    ``cfg`` (a :class:`~jola.config.TaskConfig`) carries options that change how the task reads
+    answers, e.g. ``paper_compat``; the data options are used by the sources.
+    """
 
     name: str
     suite: str
     metrics: tuple[str, ...] = ("acc",)
     default_max_new_tokens: int = 16
     default_hub_id: str | None = None
+    packaged_path: str | None = None
+    fixture_name: str | None = None  # folder under tasks/fixtures (default: the task name)
+
+    def __init__(self, cfg: TaskConfig | None = None) -> None:
+        self.paper_compat = bool(cfg is not None and cfg.paper_compat)
 
     @abstractmethod
     def example_from_hub_row(self, row: dict, row_id: str) -> Example:
@@ -127,9 +140,19 @@ class Task(ABC):
     def parse(self, generated: str) -> str:
         """Extract the answer from the first line of a generated response ('' if none)."""
 
-    def candidates(self, example: Example) -> Sequence[str] | None:
-        """The candidate answers for log-likelihood scoring (None for generation tasks)."""
+    def keep_row(self, row: dict) -> bool:
+        """Whether a source row belongs to this task (MMLU-Pro keeps one category)."""
+        return True
+
+    def candidates(self, example: Example) -> dict[str, str] | None:
+        """Label -> continuation text for log-likelihood scoring (None: not a choice task)."""
         return None
+
+    def metric_inputs(
+        self, predictions: Sequence, examples: Sequence[Example]
+    ) -> tuple[list, list]:
+        """What the metrics compare: the parsed answer against the gold answer, item by item."""
+        return [p.parsed for p in predictions], [ex.answer for ex in examples]
 
     def example_from_adapter_row(self, row: dict, row_id: str) -> Example:
         """Convert a row of the authors' LLM-Adapters JSON (instruction/output/answer)."""
@@ -149,13 +172,23 @@ class Task(ABC):
 
 
 def convert_rows(
-    rows, convert: Callable[[dict, str], Example], where: str, id_prefix: str
+    rows,
+    convert: Callable[[dict, str], Example],
+    where: str,
+    id_prefix: str,
+    keep: Callable[[dict], bool] | None = None,
 ) -> list[Example]:
-    """Convert rows one by one; a malformed row raises a UserError naming file and row."""
+    """Convert rows one by one; a malformed row raises a UserError naming file and row.
+
+    Rows that ``keep`` rejects are skipped; ids keep the row's index in the unfiltered source.
+    """
     examples = []
     for index, row in enumerate(rows):
+        row = dict(row)
+        if keep is not None and not keep(row):
+            continue
         try:
-            examples.append(convert(dict(row), f"{id_prefix}-{index}"))
+            examples.append(convert(row, f"{id_prefix}-{index}"))
         except (ValueError, KeyError, TypeError) as err:
             raise UserError(f"malformed row {index} in {where}: {err}") from err
     return examples

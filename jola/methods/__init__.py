@@ -1,7 +1,7 @@
 """Methods: one module per method, each registering itself in :data:`METHODS`."""
 
 from jola.config import MethodConfig
-from jola.methods import jola, zero_shot  # noqa: F401  (registers)
+from jola.methods import bitfit, jola, lora, zero_shot  # noqa: F401  (registers)
 from jola.methods.base import Method
 from jola.methods.registry import METHODS
 

@@ -1,0 +1,111 @@
+"""LoRA through peft: low-rank adapters on the chosen projections, trained by the shared path."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from jola.config import MethodConfig, TrainConfig, register_method_schema
+from jola.errors import UserError
+from jola.methods.base import Method
+from jola.methods.registry import METHODS
+from jola.models import LoadedModel
+
+ADAPTER_DIR = "adapter"
+DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "up_proj", "down_proj"]
+
+
+@dataclass
+class LoraMethodConfig(MethodConfig):
+    """Rank, scaling, dropout and target module names (suffixes, as peft matches them)."""
+
+    name: str = "lora"
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(lr=3e-4))
+    r: int = 32
+    alpha: int = 64
+    dropout: float = 0.05
+    target_modules: list[str] = field(default_factory=lambda: list(DEFAULT_TARGETS))
+
+
+register_method_schema("lora", LoraMethodConfig)
+
+
+def peft_lora_config(cfg: LoraMethodConfig):
+    """The peft LoraConfig for a method config."""
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=cfg.r,
+        lora_alpha=cfg.alpha,
+        lora_dropout=cfg.dropout,
+        target_modules=list(cfg.target_modules),
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+
+
+@METHODS.register("lora")
+class Lora(Method):
+    """Wraps the model with peft's ``get_peft_model``; only the adapters train."""
+
+    name = "lora"
+    trains = True
+
+    def __init__(self, cfg: LoraMethodConfig):
+        super().__init__(cfg)
+        if cfg.r <= 0:
+            raise UserError(f"method.r must be positive, got {cfg.r}")
+        if not cfg.target_modules:
+            raise UserError("method.target_modules is empty")
+        self.model = None
+
+    def prepare(self, loaded: LoadedModel) -> None:
+        from peft import get_peft_model
+
+        present = {name.rsplit(".", 1)[-1] for name, _ in loaded.model.named_modules()}
+        unknown = [t for t in self.cfg.target_modules if t not in present]
+        if unknown:
+            linear = sorted(
+                {
+                    n.rsplit(".", 1)[-1]
+                    for n, m in loaded.model.named_modules()
+                    if isinstance(m, torch.nn.Linear)
+                }
+            )
+            raise UserError(
+                f"LoRA target module(s) {', '.join(unknown)} not found in "
+                f"{loaded.info.get('model_type')}; linear modules: {', '.join(linear)}"
+            )
+        for param in loaded.model.parameters():
+            param.requires_grad_(False)
+        self.model = get_peft_model(loaded.model, peft_lora_config(self.cfg))
+        loaded.model = self.model
+
+    def trainable_parameters(self, model: torch.nn.Module) -> list[torch.nn.Parameter]:
+        return [p for n, p in model.named_parameters() if p.requires_grad and "lora_" in n]
+
+    def final_stats(self) -> dict:
+        return {
+            "r": self.cfg.r,
+            "alpha": self.cfg.alpha,
+            "target_modules": list(self.cfg.target_modules),
+        }
+
+    def save(self, run_dir: Path) -> list[Path]:
+        folder = Path(run_dir) / ADAPTER_DIR
+        self.model.save_pretrained(folder)
+        return sorted(p for p in folder.iterdir() if p.is_file())
+
+
+def load_lora_adapter(model: torch.nn.Module, run_dir: str | Path):
+    """Apply the adapter saved by a LoRA run to a fresh base model (a peft PeftModel)."""
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(model, str(Path(run_dir) / ADAPTER_DIR))
+
+
+def merge_lora(peft_model) -> torch.nn.Module:
+    """Fold the adapters into the base weights (peft's merge_and_unload)."""
+    return peft_model.merge_and_unload()
