@@ -101,6 +101,18 @@ class EvalConfig:
 
 
 @dataclass
+class LoggerConfig:
+    """Experiment tracking: ``name`` none or wandb (mode offline unless WANDB_MODE says else)."""
+
+    name: str = "none"
+    project: str = "jola"
+    entity: str | None = None
+    group: str | None = None
+    mode: str | None = None
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass
 class MethodConfig:
     """Base of every method's schema; each method adds its own fields."""
 
@@ -141,6 +153,7 @@ class RunConfig:
     task: Any = MISSING
     method: Any = MISSING
     eval: EvalConfig = field(default_factory=EvalConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
     n: int = 200
     seed: int = 42
     overwrite: bool = False
@@ -165,5 +178,20 @@ def register_configs() -> None:
     cs.store(name="run_schema", node=RunConfig)
     cs.store(group="model", name="model_schema", node=ModelConfig)
     cs.store(group="task", name="task_schema", node=TaskConfig)
+    cs.store(group="logger", name="logger_schema", node=LoggerConfig)
     for name, schema in METHOD_SCHEMAS.items():
         cs.store(group="method", name=f"{name}_schema", node=schema)
+
+
+def _visible_gpus() -> int:
+    import torch
+
+    return max(torch.cuda.device_count(), 1)
+
+
+def register_resolvers() -> None:
+    """``${num_gpus:}``: the number of visible GPUs (at least 1), used by local_parallel."""
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.has_resolver("num_gpus"):
+        OmegaConf.register_new_resolver("num_gpus", _visible_gpus)

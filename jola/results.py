@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 RESULTS_FILE = "results.json"
+FAILED_FILE = "failed.json"
 PREDICTIONS_FILE = "predictions.jsonl"
 VERSIONED_PACKAGES = (
     "torch",

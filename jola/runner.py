@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import random
 import time
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ from jola.methods import build_method
 from jola.metrics import compute_metrics
 from jola.models import load_model
 from jola.results import (
+    FAILED_FILE,
     PREDICTIONS_FILE,
     RESULTS_FILE,
     git_state,
@@ -31,8 +33,10 @@ from jola.results import (
     write_json_atomic,
     write_jsonl,
 )
+from jola.tracking import make_tracker
 
-IGNORED_WHEN_COMPARING = ("overwrite", "eval.progress")
+# Settings that do not change what a run computes: a finished run with other values is reused.
+IGNORED_WHEN_COMPARING = ("overwrite", "eval.progress", "model.device", "logger.")
 
 
 def as_run_config(cfg) -> RunConfig:
@@ -80,7 +84,7 @@ def config_differences(recorded: dict, current: dict) -> list[str]:
     old, new = _flatten(recorded), _flatten(current)
     diffs = []
     for key in sorted(set(old) | set(new)):
-        if key in IGNORED_WHEN_COMPARING:
+        if any(key == p or (p.endswith(".") and key.startswith(p)) for p in IGNORED_WHEN_COMPARING):
             continue
         if old.get(key) != new.get(key):
             diffs.append(f"{key}: {old.get(key)!r} -> {new.get(key)!r}")
@@ -103,9 +107,12 @@ def validate(cfg: RunConfig) -> None:
 
 
 def run(cfg) -> dict:
-    """Run one experiment (or skip it if finished) and return its results dictionary."""
+    """Run one experiment (or skip it if finished) and return its results dictionary.
+
+    A failure writes failed.json (error, traceback, config) in the run directory and re-raises;
+    the next attempt removes it. results.json is only ever written, atomically, at the very end.
+    """
     cfg = as_run_config(cfg)
-    validate(cfg)
     run_dir = run_directory(cfg)
     finished = read_results(run_dir)
     if finished is not None and not cfg.overwrite:
@@ -118,7 +125,33 @@ def run(cfg) -> dict:
         print(f"skip: {run_dir} is finished (results.json exists; overwrite=true reruns it)")
         return finished
     (run_dir / RESULTS_FILE).unlink(missing_ok=True)
+    (run_dir / FAILED_FILE).unlink(missing_ok=True)
+    try:
+        validate(cfg)
+        return execute(cfg, run_dir)
+    except Exception as err:
+        record_failure(run_dir, cfg, err)
+        raise
 
+
+def record_failure(run_dir: Path, cfg: RunConfig, err: BaseException) -> None:
+    """Write failed.json: what went wrong, where, and with which config."""
+    write_json_atomic(
+        run_dir / FAILED_FILE,
+        {
+            "error_type": type(err).__name__,
+            "error": str(err),
+            "user_error": isinstance(err, UserError),
+            "traceback": traceback.format_exc(),
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "git": git_state(),
+            "config": config_dict(cfg),
+        },
+    )
+
+
+def execute(cfg: RunConfig, run_dir: Path) -> dict:
+    """The experiment itself: data, model, method, training, evaluation, results.json."""
     started = time.time()
     timings: dict[str, float] = {}
     seed_everything(cfg.seed)
@@ -130,6 +163,8 @@ def run(cfg) -> dict:
     loaded = load_model(cfg.model)
     timings["model_load_s"] = time.time() - t
 
+    tracker = make_tracker(cfg.logger)
+    tracker.start(config_dict(cfg), run_dir, run_name="/".join(run_dir.parts[-5:]))
     method = build_method(cfg.method)
     method.prepare(loaded)
     trainable = method.trainable_parameters(loaded.model)
@@ -138,7 +173,7 @@ def run(cfg) -> dict:
         from jola.training import train_method
 
         t = time.time()
-        train_info = train_method(method, loaded, splits, cfg, run_dir)
+        train_info = train_method(method, loaded, splits, cfg, run_dir, tracker)
         timings["train_s"] = time.time() - t
     artifact_files = method.save(run_dir)
 
@@ -184,6 +219,7 @@ def run(cfg) -> dict:
         "git": git_state(),
         "config": config_dict(cfg),
     }
+    tracker.finish(results, method.gate_values())
     write_json_atomic(run_dir / RESULTS_FILE, results)
     summary = ", ".join(f"{k}={v:.4f}" for k, v in metrics.items())
     print(

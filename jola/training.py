@@ -138,9 +138,10 @@ class BestParametersCallback(TrainerCallback):
 class JsonlLogCallback(TrainerCallback):
     """Writes every Trainer log entry, plus the method's statistics, to train_log.jsonl."""
 
-    def __init__(self, path: Path, method, trainer_ref: list):
+    def __init__(self, path: Path, method, trainer_ref: list, tracker=None):
         self.path = path
         self.method = method
+        self.tracker = tracker
         self.trainer_ref = trainer_ref
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("")
@@ -153,6 +154,8 @@ class JsonlLogCallback(TrainerCallback):
         entry.update(self.method.training_stats())
         with open(self.path, "a") as handle:
             handle.write(json.dumps(entry, default=float) + "\n")
+        if self.tracker is not None:
+            self.tracker.log(entry, step=state.global_step)
 
 
 def assert_only_trainable(model: torch.nn.Module, trainable: Sequence[torch.nn.Parameter]) -> None:
@@ -167,7 +170,7 @@ def assert_only_trainable(model: torch.nn.Module, trainable: Sequence[torch.nn.P
         raise RuntimeError("the method has no trainable parameters")
 
 
-def train_method(method, loaded, splits, cfg, run_dir: Path) -> dict:
+def train_method(method, loaded, splits, cfg, run_dir: Path, tracker=None) -> dict:
     """Train ``method``'s parameters on ``splits.train`` with early stopping on ``splits.dev``."""
     train_cfg: TrainConfig = cfg.method.train
     model, tokenizer = loaded.model, loaded.tokenizer
@@ -204,7 +207,7 @@ def train_method(method, loaded, splits, cfg, run_dir: Path) -> dict:
     )
     best = BestParametersCallback(trainable, train_cfg.patience)
     trainer_ref: list = []
-    log_callback = JsonlLogCallback(run_dir / TRAIN_LOG_FILE, method, trainer_ref)
+    log_callback = JsonlLogCallback(run_dir / TRAIN_LOG_FILE, method, trainer_ref, tracker)
     answer_only = train_cfg.answer_only_logits and supports_answer_only_logits(model)
     trainer = MethodTrainer(
         model=model,

@@ -7,7 +7,15 @@ from jola.methods.registry import METHODS
 
 
 def build_method(cfg: MethodConfig) -> Method:
-    """The method named by ``cfg.name``, configured by ``cfg``."""
+    """The method configured by ``cfg``.
+
+    The method is chosen by the config's schema (so ``conf/method/jola_add_only.yaml``, a
+    JolaConfig named ``jola_add_only``, builds JoLA); a bare MethodConfig is looked up by name.
+    """
+    for name in METHODS:
+        method_class = METHODS.get(name)
+        if type(cfg) is method_class.config_class:
+            return method_class(cfg)
     return METHODS.get(cfg.name)(cfg)
 
 

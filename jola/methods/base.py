@@ -15,6 +15,7 @@ class Method:
     """Base class: a method that changes nothing and trains nothing."""
 
     name: str = "base"
+    config_class: type[MethodConfig] = MethodConfig
     trains: bool = False
 
     def __init__(self, cfg: MethodConfig):
@@ -47,6 +48,10 @@ class Method:
 
     def before_evaluation(self, loaded: LoadedModel, prune_closed: bool) -> None:
         """Called once after training and before the test set is evaluated."""
+
+    def gate_values(self) -> dict | None:
+        """Per layer/head gate values for plots and trackers (None: the method has no gates)."""
+        return None
 
     def save(self, run_dir: Path) -> list[Path]:
         """Write the method's artifact into ``run_dir``; return the files written."""

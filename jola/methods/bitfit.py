@@ -88,6 +88,7 @@ class BitFit(Method):
     """Freeze everything, then train the biases of the targeted layers."""
 
     name = "bitfit"
+    config_class = BitFitConfig
     trains = True
 
     def __init__(self, cfg: BitFitConfig):

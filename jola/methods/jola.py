@@ -66,6 +66,7 @@ class Jola(Method):
     """Attach :class:`~jola.editing.HeadEdits` through hooks; train only them."""
 
     name = "jola"
+    config_class = JolaConfig
     trains = True
 
     def __init__(self, cfg: JolaConfig):
@@ -156,6 +157,9 @@ class Jola(Method):
             "edit_parameters": self.edits.num_parameters(),
         }
 
+    def gate_values(self) -> dict:
+        return gate_table(self.edits)
+
     def save(self, run_dir: Path) -> list[Path]:
         folder = editing.save_edits(
             self.edits,
@@ -163,7 +167,7 @@ class Jola(Method):
             extra={"method": dict(self.cfg.__dict__, train=None)},
         )
         gates_path = Path(run_dir) / GATES_FILE
-        gates_path.write_text(json.dumps(gate_table(self.edits)) + "\n")
+        gates_path.write_text(json.dumps(self.gate_values()) + "\n")
         return [folder / editing.EDITS_FILE, folder / editing.CONFIG_FILE, gates_path]
 
     def before_evaluation(self, loaded: LoadedModel, prune_closed: bool) -> None:

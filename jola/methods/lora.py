@@ -51,6 +51,7 @@ class Lora(Method):
     """Wraps the model with peft's ``get_peft_model``; only the adapters train."""
 
     name = "lora"
+    config_class = LoraMethodConfig
     trains = True
 
     def __init__(self, cfg: LoraMethodConfig):
