@@ -56,3 +56,14 @@ class Method:
     def save(self, run_dir: Path) -> list[Path]:
         """Write the method's artifact into ``run_dir``; return the files written."""
         return []
+
+
+def linear_module_suffixes(model: torch.nn.Module) -> list[str]:
+    """The distinct last name parts of the model's linear layers (for error messages)."""
+    return sorted(
+        {
+            name.rsplit(".", 1)[-1]
+            for name, module in model.named_modules()
+            if isinstance(module, torch.nn.Linear)
+        }
+    )

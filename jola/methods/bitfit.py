@@ -18,7 +18,7 @@ from torch import nn
 from jola import bias_export
 from jola.config import MethodConfig, TrainConfig, register_method_schema
 from jola.errors import UserError
-from jola.methods.base import Method
+from jola.methods.base import Method, linear_module_suffixes
 from jola.methods.registry import METHODS
 from jola.models import LoadedModel
 
@@ -67,12 +67,9 @@ def add_trainable_biases(model: nn.Module, targets: list[str]) -> tuple[dict, li
     modules = targeted_linears(model, targets)
     missing = [t for t in targets if not any(n.rsplit(".", 1)[-1] == t for n in modules)]
     if missing:
-        linear = sorted(
-            {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, nn.Linear)}
-        )
         raise UserError(
             f"BitFit target module(s) {', '.join(missing)} not found; linear modules: "
-            f"{', '.join(linear)}"
+            f"{', '.join(linear_module_suffixes(model))}"
         )
     added = []
     for name, module in modules.items():

@@ -9,7 +9,7 @@ import torch
 
 from jola.config import MethodConfig, TrainConfig, register_method_schema
 from jola.errors import UserError
-from jola.methods.base import Method
+from jola.methods.base import Method, linear_module_suffixes
 from jola.methods.registry import METHODS
 from jola.models import LoadedModel
 
@@ -68,16 +68,10 @@ class Lora(Method):
         present = {name.rsplit(".", 1)[-1] for name, _ in loaded.model.named_modules()}
         unknown = [t for t in self.cfg.target_modules if t not in present]
         if unknown:
-            linear = sorted(
-                {
-                    n.rsplit(".", 1)[-1]
-                    for n, m in loaded.model.named_modules()
-                    if isinstance(m, torch.nn.Linear)
-                }
-            )
             raise UserError(
                 f"LoRA target module(s) {', '.join(unknown)} not found in "
-                f"{loaded.info.get('model_type')}; linear modules: {', '.join(linear)}"
+                f"{loaded.info.get('model_type')}; linear modules: "
+                f"{', '.join(linear_module_suffixes(loaded.model))}"
             )
         for param in loaded.model.parameters():
             param.requires_grad_(False)
