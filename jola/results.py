@@ -17,6 +17,8 @@ from typing import Any
 
 RESULTS_FILE = "results.json"
 FAILED_FILE = "failed.json"
+GATES_FILE = "gates.json"  # written by jola/methods/jola.py
+TRAIN_LOG_FILE = "train_log.jsonl"  # written by jola/training.py
 PREDICTIONS_FILE = "predictions.jsonl"
 VERSIONED_PACKAGES = (
     "torch",

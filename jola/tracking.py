@@ -87,8 +87,9 @@ class WandbTracker(Tracker):
             summary = {f"test/{k}": v for k, v in results.get("metrics", {}).items()}
             summary["trainable_parameters"] = results.get("trainable_parameters")
             self.run.summary.update(summary)
-            if gate_table is not None:
-                self.run.log({"gates": wandb.Image(gate_heatmap_figure(gate_table))})
+            figure = gate_heatmap_figure(gate_table) if gate_table is not None else None
+            if figure is not None:
+                self.run.log({"gates": wandb.Image(figure)})
             self.run.finish()
 
         self._guard("finish", close)
@@ -96,24 +97,16 @@ class WandbTracker(Tracker):
 
 
 def gate_heatmap_figure(gate_table: dict):
-    """A layers x heads heatmap of the evaluation gates, one panel per gate kind."""
+    """The gates.json heatmaps (:func:`jola.tables.plots.gate_figure`): layers x heads of the
+    evaluation gates per kind, and of P(open) when present; None without gate matrices."""
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot  # noqa: F401  (wandb.Image reads matplotlib.pyplot for any figure)
 
-    kinds = [k for k in ("additive", "multiplicative") if k in gate_table]
-    fig, axes = plt.subplots(1, len(kinds), figsize=(4 * len(kinds), 4), squeeze=False)
-    for ax, kind in zip(axes[0], kinds):
-        image = ax.imshow(
-            gate_table[kind]["eval_gate"], aspect="auto", vmin=0, vmax=1, cmap="viridis"
-        )
-        ax.set_title(f"{kind} gate")
-        ax.set_xlabel("head")
-        ax.set_ylabel("layer")
-        fig.colorbar(image, ax=ax)
-    fig.tight_layout()
-    return fig
+    from jola.tables.plots import gate_figure
+
+    return gate_figure(gate_table, "gates at evaluation")
 
 
 def make_tracker(cfg) -> Tracker:

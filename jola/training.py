@@ -21,10 +21,10 @@ from transformers import Trainer, TrainerCallback, TrainingArguments
 
 from jola.config import TrainConfig
 from jola.prompts import build_prompt
+from jola.results import TRAIN_LOG_FILE
 from tasks.base import Example
 
 IGNORE_INDEX = -100
-TRAIN_LOG_FILE = "train_log.jsonl"
 
 
 def encode_example(tokenizer, example: Example, max_length: int) -> dict:

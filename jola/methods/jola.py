@@ -15,10 +15,10 @@ from jola.errors import UserError
 from jola.methods.base import Method
 from jola.methods.registry import METHODS
 from jola.models import LoadedModel
+from jola.results import GATES_FILE
 from jola.schedules import SCHEDULES, make_schedule
 
 EDITS_DIR = "edits"
-GATES_FILE = "gates.json"
 
 
 @dataclass
