@@ -1,0 +1,274 @@
+"""Finished runs -> paper-style tables (Markdown, LaTeX, CSV) and plots (PNG).
+
+``make_tables(outputs, tables)`` scans ``outputs/**/results.json`` (one finished run each),
+groups runs by (model, method, task, n) over seeds and writes, per model:
+
+- ``<model>/main_n<n>.*``: the paper's main table at one n (default 200): rows = methods,
+  columns = reasoning ACC (average of the commonsense tasks), understanding ACC (average of the
+  MMLU-Pro domains), generation BLEU / ROUGE-L / BERTScore (averages over the GEM tasks), with
+  the published Llama-3.1-8B-Instruct rows printed below ours (never part of any average);
+- ``<model>/<suite>_n<n>.*``: every task of a suite (+ its average), for every n with runs;
+- ``<model>/datasize_<task>.*``: method x n for one task (default siqa);
+- ``summary.csv``: every (model, method, task, n, metric) group with mean, std and seeds;
+- ``plots/<model>/...png``: metric vs n per task, and per JoLA run its gate heatmaps and gate
+  sparsity over training.
+
+Conventions (also written under each table):
+
+- a cell is ``mean ± std`` over seeds (sample std, ddof=1); one seed prints the mean alone;
+  ``–`` marks a missing cell; the ``seeds`` column gives the seed count (``min–max`` when the
+  cells of a row differ);
+- numbers are printed on the paper's 0-100 scale with two decimals (:data:`METRIC_DISPLAY`);
+- a suite average is the mean of the per-task means. With every task of the suite present it is
+  complete; otherwise it is the mean over the tasks present, marked ``†`` and followed by
+  ``(k/N)``, the number of tasks it covers. Its std is the std over seeds of the per-seed suite
+  average when all its tasks have the same seeds, and omitted otherwise;
+- everything is sorted and formatted with fixed precision, and PNGs carry no software/time
+  metadata, so the same inputs give byte-identical files.
+
+Modules, one job each (everything public is re-exported here):
+
+- :mod:`jola.tables.collect`: scan outputs/ into runs, group them over seeds into cells;
+- :mod:`jola.tables.scales`: stored vs printed metric scales;
+- :mod:`jola.tables.labels`: method order and labels, file-safe names;
+- :mod:`jola.tables.build`: the main, per-suite and data-size tables (published rows included);
+- :mod:`jola.tables.render`: tables as Markdown, LaTeX and CSV;
+- :mod:`jola.tables.plots`: metric vs n, gate heatmaps, gate sparsity (PNG);
+- this package: :func:`make_tables`, the driver, and index.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from jola.tables.build import (
+    MAIN_COLUMNS,
+    PUBLISHED_MAIN,
+    PUBLISHED_MODEL,
+    SUITE_METRICS,
+    SUITE_TITLES,
+    Column,
+    Row,
+    Table,
+    datasize_table,
+    main_table,
+    suite_table,
+)
+from jola.tables.collect import (
+    SUITE_TASKS_FALLBACK,
+    Cell,
+    Results,
+    Run,
+    Scan,
+    read_run,
+    scan_outputs,
+    suite_tasks,
+)
+from jola.tables.labels import METHOD_LABELS, METHOD_ORDER, _safe, method_label, order_methods
+from jola.tables.plots import (
+    MIN_Y_SPAN,
+    PLOT_DPI,
+    PNG_METADATA,
+    gate_figure,
+    model_plots,
+    plot_gates,
+    plot_metric_vs_n,
+    plot_sparsity,
+    read_train_log,
+)
+from jola.tables.render import (
+    GENERAL_NOTES,
+    MISSING,
+    PARTIAL_MARK,
+    cell_text,
+    latex_escape,
+    seeds_text,
+    table_notes,
+    to_frame,
+    to_latex,
+    to_markdown,
+    write_csv,
+    write_table,
+)
+from jola.tables.scales import METRIC_DISPLAY, STORED_SCALES, MetricDisplay, display
+
+__all__ = [
+    "DEFAULT_DATASIZE_TASK",
+    "DEFAULT_MAIN_N",
+    "GENERAL_NOTES",
+    "MAIN_COLUMNS",
+    "METHOD_LABELS",
+    "METHOD_ORDER",
+    "METRIC_DISPLAY",
+    "MIN_Y_SPAN",
+    "MISSING",
+    "PARTIAL_MARK",
+    "PLOT_DPI",
+    "PNG_METADATA",
+    "PUBLISHED_MAIN",
+    "PUBLISHED_MODEL",
+    "STORED_SCALES",
+    "SUITE_METRICS",
+    "SUITE_TASKS_FALLBACK",
+    "SUITE_TITLES",
+    "Cell",
+    "Column",
+    "MetricDisplay",
+    "NoResults",
+    "Report",
+    "Results",
+    "Row",
+    "Run",
+    "Scan",
+    "Table",
+    "cell_text",
+    "datasize_table",
+    "display",
+    "gate_figure",
+    "index_markdown",
+    "latex_escape",
+    "main_table",
+    "make_tables",
+    "method_label",
+    "model_plots",
+    "order_methods",
+    "plot_gates",
+    "plot_metric_vs_n",
+    "plot_sparsity",
+    "read_run",
+    "read_train_log",
+    "scan_outputs",
+    "seeds_text",
+    "suite_table",
+    "suite_tasks",
+    "table_notes",
+    "to_frame",
+    "to_latex",
+    "to_markdown",
+    "write_csv",
+    "write_table",
+]
+
+DEFAULT_MAIN_N = 200
+DEFAULT_DATASIZE_TASK = "siqa"
+
+
+class NoResults(Exception):
+    """No finished run under the outputs folder."""
+
+
+@dataclass
+class Report:
+    """What :func:`make_tables` found and wrote."""
+
+    runs: int
+    groups: int
+    failed: list[Path]
+    unreadable: list[tuple[Path, str]]
+    files: list[Path]
+    main_markdown: list[str]
+    warnings: list[str]
+
+    def summary(self) -> str:
+        tables = [f for f in self.files if f.suffix in (".md", ".tex", ".csv")]
+        plots = [f for f in self.files if f.suffix == ".png"]
+        lines = [
+            f"runs found: {self.runs} finished ({self.groups} model/method/task/n groups), "
+            f"{len(self.failed)} failed (failed.json without results.json), "
+            f"{len(self.unreadable)} unreadable results.json",
+            f"files written: {len(self.files)} ({len([f for f in tables if f.suffix == '.tex'])} "
+            f"tables as md/tex/csv, {len(plots)} plots, summary.csv, index.md)",
+        ]
+        lines += [f"  failed: {p}" for p in self.failed]
+        lines += [f"  unreadable: {p}: {why}" for p, why in self.unreadable]
+        lines += [f"  warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+
+def make_tables(
+    outputs: str | Path = "outputs",
+    tables: str | Path = "tables",
+    main_n: int = DEFAULT_MAIN_N,
+    datasize_task: str = DEFAULT_DATASIZE_TASK,
+    plots: bool = True,
+) -> Report:
+    """Scan ``outputs`` and write every table and plot under ``tables``; raise
+    :class:`NoResults` when there is no finished run."""
+    outputs, folder = Path(outputs), Path(tables)
+    suites = suite_tasks()
+    scan = scan_outputs(outputs, suites)
+    if not scan.runs:
+        raise NoResults(
+            f"no finished run under {outputs} ({len(scan.failed)} failed, "
+            f"{len(scan.unreadable)} unreadable results.json)"
+        )
+    results = Results(scan.runs)
+    files: list[Path] = []
+    main_markdown: list[str] = []
+    warnings = [f"mixed test sizes in {w}" for w in results.mixed_test_sizes()]
+    warnings += [f"metric scale: {w}" for w in results.scale_mismatches()]
+
+    summary_path = folder / "summary.csv"
+    write_csv(results.frame(), summary_path)
+    files.append(summary_path)
+
+    for model in results.models():
+        model_runs = [r for r in scan.runs if r.model == model]
+        if any(r.n == main_n for r in model_runs):
+            table = main_table(results, model, main_n, suites)
+            files += write_table(table, folder)
+            main_markdown.append(to_markdown(table))
+        else:
+            warnings.append(f"{model}: no run at n={main_n}, so no main table (see --n)")
+        for suite, n in sorted({(r.suite, r.n) for r in model_runs}):
+            files += write_table(suite_table(results, model, suite, n, suites), folder)
+        table = datasize_table(results, model, datasize_task)
+        if table is not None:
+            files += write_table(table, folder)
+        if plots:
+            files += model_plots(results, model, model_runs, folder / "plots" / _safe(model))
+    index_path = folder / "index.md"
+    index_path.write_text(index_markdown(files, folder, scan, main_n))
+    files.append(index_path)
+    return Report(
+        runs=len(scan.runs),
+        groups=len({r.key for r in scan.runs}),
+        failed=scan.failed,
+        unreadable=scan.unreadable,
+        files=files,
+        main_markdown=main_markdown,
+        warnings=warnings,
+    )
+
+
+def index_markdown(files: Sequence[Path], folder: Path, scan: Scan, main_n: int) -> str:
+    """tables/index.md: what was read, the conventions, and a link to every file."""
+    lines = [
+        "# Tables and plots",
+        "",
+        f"Generated by `make tables` (jola/tables.py) from {len(scan.runs)} finished runs "
+        f"({len(scan.failed)} failed runs without results.json were skipped). "
+        f"Main tables at n={main_n}.",
+        "",
+        *(f"- {note}" for note in GENERAL_NOTES),
+        "- ACC in %; BLEU, ROUGE-L and BERTScore on the 0-100 scale (stored: "
+        f"{', '.join(f'{k} {v}' for k, v in STORED_SCALES.items())}).",
+        f"- {PARTIAL_MARK} (k/N): a partial suite average over the k of N tasks that have runs.",
+        f"- 'published' rows: the JoLA paper's {PUBLISHED_MODEL} numbers; never averaged with ours.",
+        "- summary.csv: every (model, method, task, n, metric) group; mean/std are the stored "
+        "values times `factor`.",
+        "",
+    ]
+    tables_by_stem = sorted({f.with_suffix("") for f in files if f.suffix == ".md"})
+    lines.append("## Tables")
+    lines.append("")
+    for stem in tables_by_stem:
+        rel = stem.relative_to(folder).as_posix()
+        lines.append(f"- {rel}: [md]({rel}.md) [tex]({rel}.tex) [csv]({rel}.csv)")
+    plots = sorted(f.relative_to(folder).as_posix() for f in files if f.suffix == ".png")
+    if plots:
+        lines += ["", "## Plots", ""]
+        lines += [f"- [{p}]({p})" for p in plots]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,342 @@
+"""Finished runs under outputs/ -> per-seed values grouped by (model, method, task, n, metric).
+
+:func:`scan_outputs` reads every ``results.json`` into a :class:`Run`; :class:`Results` groups
+the runs over seeds and gives the :class:`Cell` of one task or of a suite average.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from jola.results import FAILED_FILE, RESULTS_FILE
+from jola.tables.labels import _safe, order_methods
+from jola.tables.scales import STORED_SCALES, display
+
+# The paper's suites (used when the task registry does not hold a whole suite).
+SUITE_TASKS_FALLBACK: dict[str, tuple[str, ...]] = {
+    "commonsense": (
+        "arc_c",
+        "arc_e",
+        "boolq",
+        "hellaswag",
+        "obqa",
+        "piqa",
+        "siqa",
+        "winogrande",
+    ),
+    "mmlu_pro": tuple(
+        f"mmlu_pro_{domain}"
+        for domain in (
+            "biology",
+            "business",
+            "chemistry",
+            "computer_science",
+            "economics",
+            "engineering",
+            "health",
+            "history",
+            "law",
+            "math",
+            "other",
+            "philosophy",
+            "physics",
+            "psychology",
+        )
+    ),
+    "gem": ("common_gen", "e2e_nlg", "web_nlg", "xsum"),
+}
+
+
+# ----------------------------------------------------------------------------- scanning
+
+
+@dataclass(frozen=True)
+class Run:
+    """One finished run, from its results.json."""
+
+    model: str
+    method: str
+    task: str
+    suite: str
+    n: int
+    seed: int
+    metrics: dict
+    run_dir: Path
+    n_test: int | None = None
+    method_stats: dict = field(default_factory=dict)
+    config: dict = field(default_factory=dict)
+    scales: dict = field(default_factory=dict)  # metric -> scale recorded in metric_info
+
+    @property
+    def key(self) -> tuple[str, str, str, int]:
+        return (self.model, self.method, self.task, self.n)
+
+    @property
+    def slug(self) -> str:
+        """A file-name stem derived from the run path (model is the plot folder)."""
+        return f"{_safe(self.method)}_{_safe(self.task)}_n{self.n}_seed{self.seed}"
+
+
+@dataclass
+class Scan:
+    runs: list[Run]
+    failed: list[Path]
+    unreadable: list[tuple[Path, str]]
+
+
+def _path_fields(results_path: Path, root: Path) -> dict:
+    """model/method/task/n/seed from ``<model>/<method>/<task>/n<n>/seed<seed>/results.json``."""
+    parts = results_path.relative_to(root).parts[:-1]
+    fields: dict = {}
+    if len(parts) >= 5:
+        model, method, task, n_part, seed_part = parts[-5:]
+        fields = {"model": model, "method": method, "task": task}
+        if re.fullmatch(r"n\d+", n_part):
+            fields["n"] = int(n_part[1:])
+        if re.fullmatch(r"seed-?\d+", seed_part):
+            fields["seed"] = int(seed_part[4:])
+    return fields
+
+
+def read_run(results_path: Path, root: Path, suites: dict[str, tuple[str, ...]]) -> Run:
+    """A :class:`Run` from one results.json (the JSON's own fields; the path as a fallback)."""
+    data = json.loads(results_path.read_text())
+    if not isinstance(data, dict):
+        raise ValueError("results.json is not a JSON object")
+    fallback = _path_fields(results_path, root)
+    model = data.get("model")
+    model_name = model.get("name") if isinstance(model, dict) else model
+    values = {
+        "model": model_name or fallback.get("model"),
+        "method": data.get("method") or fallback.get("method"),
+        "task": data.get("task") or fallback.get("task"),
+        "n": data.get("n", fallback.get("n")),
+        "seed": data.get("seed", fallback.get("seed")),
+    }
+    missing = [key for key, value in values.items() if value is None]
+    if missing:
+        raise ValueError(f"no {', '.join(missing)} in results.json or its path")
+    metrics = {
+        name: float(value)
+        for name, value in (data.get("metrics") or {}).items()
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    }
+    suite = data.get("suite") or _suite_of(values["task"], suites)
+    n_test = (data.get("data") or {}).get("n_test")
+    info = data.get("metric_info") if isinstance(data.get("metric_info"), dict) else {}
+    scales = {
+        name: entry["scale"]
+        for name, entry in info.items()
+        if isinstance(entry, dict) and isinstance(entry.get("scale"), str)
+    }
+    return Run(
+        model=str(values["model"]),
+        method=str(values["method"]),
+        task=str(values["task"]),
+        suite=str(suite),
+        n=int(values["n"]),
+        seed=int(values["seed"]),
+        metrics=metrics,
+        run_dir=results_path.parent,
+        n_test=n_test,
+        method_stats=data.get("method_stats") or {},
+        config=data.get("config") or {},
+        scales=scales,
+    )
+
+
+def _suite_of(task: str, suites: dict[str, tuple[str, ...]]) -> str:
+    for suite, names in suites.items():
+        if task in names:
+            return suite
+    return "other"
+
+
+def scan_outputs(root: Path, suites: dict[str, tuple[str, ...]] | None = None) -> Scan:
+    """Every finished run under ``root``; folders with failed.json but no results.json count
+    as failed runs; results.json files that cannot be read are listed, not fatal."""
+    root = Path(root)
+    suites = suites if suites is not None else suite_tasks()
+    runs, unreadable = [], []
+    if root.is_dir():
+        for path in sorted(root.rglob(RESULTS_FILE)):
+            try:
+                runs.append(read_run(path, root, suites))
+            except (OSError, ValueError, TypeError) as err:
+                unreadable.append((path, str(err)))
+        failed = sorted(
+            path.parent
+            for path in root.rglob(FAILED_FILE)
+            if not (path.parent / RESULTS_FILE).exists()
+        )
+    else:
+        failed = []
+    runs.sort(key=lambda r: (r.model, r.method, r.task, r.n, r.seed, str(r.run_dir)))
+    return Scan(runs=runs, failed=failed, unreadable=unreadable)
+
+
+def suite_tasks() -> dict[str, tuple[str, ...]]:
+    """Task names per suite: the registry's when it holds the whole suite, else the constants.
+
+    A half-registered suite never shrinks what counts as a complete average.
+    """
+    suites = dict(SUITE_TASKS_FALLBACK)
+    try:
+        import tasks as task_registry
+
+        by_suite: dict[str, list[str]] = defaultdict(list)
+        for name in task_registry.TASKS.names():
+            by_suite[str(task_registry.get_task(name).suite)].append(name)
+    except Exception:  # the registry is optional here: tables work from results.json alone
+        return suites
+    for suite, names in by_suite.items():
+        if set(SUITE_TASKS_FALLBACK.get(suite, ())) <= set(names):
+            suites[suite] = tuple(sorted(names))
+    return suites
+
+
+# ----------------------------------------------------------------------------- aggregation
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One printed number: a mean over seeds, or an average over a suite's tasks."""
+
+    mean: float | None = None
+    std: float | None = None
+    seed_counts: tuple[int, ...] = ()
+    tasks: int | None = None  # tasks an average covers
+    total: int | None = None  # tasks of the suite
+
+    @property
+    def missing(self) -> bool:
+        return self.mean is None
+
+    @property
+    def partial(self) -> bool:
+        """An average over some, not all, of its suite's tasks (False when missing)."""
+        return not self.missing and self.tasks is not None and self.tasks < (self.total or 0)
+
+
+class Results:
+    """Per-seed values of every (model, method, task, n, metric), on the printed scale."""
+
+    def __init__(self, runs: Sequence[Run]):
+        self.runs = list(runs)
+        self.values: dict[tuple, dict[int, float]] = defaultdict(dict)
+        self.n_tests: dict[tuple, set] = defaultdict(set)
+        for run in self.runs:
+            for metric, value in run.metrics.items():
+                self.values[(*run.key, metric)][run.seed] = value * display(metric).factor
+            self.n_tests[run.key].add(run.n_test)
+
+    def frame(self) -> pd.DataFrame:
+        """Long table: one row per (model, method, task, n, metric) with mean, std, seeds.
+
+        ``mean``/``std`` are on the printed scale: the stored value times ``factor``.
+        """
+        suites = {run.key: run.suite for run in self.runs}
+        rows = []
+        for key in sorted(self.values):
+            model, method, task, n, metric = key
+            cell = self.cell(model, method, task, n, metric)
+            suite = suites[(model, method, task, n)]
+            n_tests = sorted(t for t in self.n_tests[(model, method, task, n)] if t is not None)
+            rows.append(
+                {
+                    "model": model,
+                    "method": method,
+                    "task": task,
+                    "suite": suite,
+                    "n": n,
+                    "metric": metric,
+                    "factor": display(metric).factor,
+                    "mean": cell.mean,
+                    "std": cell.std,
+                    "seeds": len(self.values[key]),
+                    "seed_list": " ".join(str(s) for s in sorted(self.values[key])),
+                    "n_test": " ".join(str(t) for t in n_tests),
+                }
+            )
+        return pd.DataFrame(rows)
+
+    def cell(self, model: str, method: str, task: str, n: int, metric: str) -> Cell:
+        per_seed = self.values.get((model, method, task, n, metric))
+        if not per_seed:
+            return Cell()
+        values = [per_seed[s] for s in sorted(per_seed)]
+        return Cell(mean=_mean(values), std=_std(values), seed_counts=(len(values),))
+
+    def average(
+        self, model: str, method: str, task_names: Sequence[str], n: int, metric: str
+    ) -> Cell:
+        """Mean of the per-task means over the tasks present (see the module docstring)."""
+        present = [
+            self.values[(model, method, t, n, metric)]
+            for t in task_names
+            if self.values.get((model, method, t, n, metric))
+        ]
+        if not present:
+            return Cell(tasks=0, total=len(task_names))
+        means = [_mean([v[s] for s in sorted(v)]) for v in present]
+        seed_sets = {tuple(sorted(v)) for v in present}
+        std = None
+        if len(seed_sets) == 1:
+            (seeds,) = seed_sets
+            per_seed = [_mean([v[s] for v in present]) for s in seeds]
+            std = _std(per_seed)
+        return Cell(
+            mean=_mean(means),
+            std=std,
+            seed_counts=tuple(len(v) for v in present),
+            tasks=len(present),
+            total=len(task_names),
+        )
+
+    def models(self) -> list[str]:
+        return sorted({r.model for r in self.runs})
+
+    def methods(self, model: str, **where) -> list[str]:
+        """Methods with runs of ``model`` (optionally filtered by n/suite/task), paper order."""
+        found = {
+            r.method
+            for r in self.runs
+            if r.model == model and all(getattr(r, k) == v for k, v in where.items())
+        }
+        return order_methods(found)
+
+    def scale_mismatches(self) -> list[str]:
+        """Runs whose results.json records a metric scale other than :data:`STORED_SCALES`."""
+        return [
+            f"{run.run_dir}: {metric} recorded as {scale!r}, tables assume {STORED_SCALES[metric]!r}"
+            for run in self.runs
+            for metric, scale in sorted(run.scales.items())
+            if metric in run.metrics and metric in STORED_SCALES and scale != STORED_SCALES[metric]
+        ]
+
+    def mixed_test_sizes(self) -> list[str]:
+        """Groups whose seeds were evaluated on different numbers of test items."""
+        return [
+            f"{model}/{method}/{task}/n{n}: n_test {sorted(t for t in sizes if t is not None)}"
+            for (model, method, task, n), sizes in sorted(self.n_tests.items())
+            if len({t for t in sizes if t is not None}) > 1
+        ]
+
+
+def _mean(values: Sequence[float]) -> float:
+    return math.fsum(values) / len(values)
+
+
+def _std(values: Sequence[float]) -> float | None:
+    if len(values) < 2:
+        return None
+    mean = _mean(values)
+    return math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1))
