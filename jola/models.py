@@ -8,9 +8,9 @@ function, never growing an if/else chain.
 from __future__ import annotations
 
 import importlib.util
-import logging
 import os
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +22,6 @@ from jola.config import ModelConfig
 from jola.errors import UserError
 from jola.registry import Registry
 
-log = logging.getLogger(__name__)
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 MODEL_SOURCES: Registry = Registry("model source")
@@ -62,8 +61,7 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
         raise UserError(f"unknown model.dtype '{name}'; choices: {', '.join(DTYPES)}")
     dtype = DTYPES[name]
     if device.type == "cpu" and dtype != torch.float32:
-        log.warning("model.dtype=%s on CPU: falling back to float32", name)
-        print(f"warning: model.dtype={name} requested on CPU; using float32 instead")
+        print(f"warning: model.dtype={name} requested on CPU; using float32 instead", file=sys.stderr)
         return torch.float32
     return dtype
 

@@ -42,7 +42,8 @@ def test_byte_tokenizer_round_trips_unicode():
 
 def test_half_precision_falls_back_to_fp32_on_cpu(capsys):
     assert resolve_dtype("bfloat16", torch.device("cpu")) == torch.float32
-    assert "using float32 instead" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and "using float32 instead" in captured.err
     with pytest.raises(UserError, match="unknown model.dtype 'fp8'"):
         resolve_dtype("fp8", torch.device("cpu"))
 
