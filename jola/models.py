@@ -22,7 +22,6 @@ from jola.config import ModelConfig
 from jola.errors import UserError
 from jola.registry import Registry
 
-
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 MODEL_SOURCES: Registry = Registry("model source")
 
@@ -61,7 +60,9 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
         raise UserError(f"unknown model.dtype '{name}'; choices: {', '.join(DTYPES)}")
     dtype = DTYPES[name]
     if device.type == "cpu" and dtype != torch.float32:
-        print(f"warning: model.dtype={name} requested on CPU; using float32 instead", file=sys.stderr)
+        print(
+            f"warning: model.dtype={name} requested on CPU; using float32 instead", file=sys.stderr
+        )
         return torch.float32
     return dtype
 
