@@ -113,13 +113,6 @@ class LoggerConfig:
 
 
 @dataclass
-class MethodConfig:
-    """Base of every method's schema; each method adds its own fields."""
-
-    name: str = MISSING
-
-
-@dataclass
 class TrainConfig:
     """Optimisation shared by every trainable method (HF Trainer, AdamW, cosine, warmup)."""
 
@@ -136,6 +129,18 @@ class TrainConfig:
     max_length: int = 512
     answer_only_logits: bool = True
     gradient_checkpointing: bool = False
+
+
+@dataclass
+class MethodConfig:
+    """Base of every method's schema; each method adds its own fields.
+
+    ``train`` holds the optimisation settings of the shared training path; methods that do not
+    train (zero-shot) ignore it, which lets one sweep override ``method.train.*`` for all methods.
+    """
+
+    name: str = MISSING
+    train: TrainConfig = field(default_factory=TrainConfig)
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """`make demo`: zero-shot and JoLA on SIQA with the real SmolLM2, offline, on a CPU.
 
-Both runs use the same configs as `python run.py experiment=demo method=...`; finished runs are
-skipped, so a second `make demo` only prints the table.
+Both runs are `python run.py experiment=demo method=...` (conf/experiment/demo.yaml); finished
+runs are skipped, so a second `make demo` only prints the table.
 """
 
 from __future__ import annotations
@@ -22,12 +22,7 @@ from jola.errors import UserError  # noqa: E402
 from jola.runner import as_run_config, run, run_directory  # noqa: E402
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
-DEMO_TRAINING = [
-    "method.train.epochs=4",
-    "method.train.warmup_steps=8",
-    "method.train.patience=2",
-]
-RUNS = {"zero_shot": ["method=zero_shot"], "jola": ["method=jola", *DEMO_TRAINING]}
+RUNS = {"zero_shot": ["method=zero_shot"], "jola": ["method=jola"]}
 
 
 def main(extra: list[str]) -> int:

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from jola import editing, gates
-from jola.config import MethodConfig, TrainConfig, register_method_schema
+from jola.config import MethodConfig, register_method_schema
 from jola.errors import UserError
 from jola.methods.base import Method
 from jola.methods.registry import METHODS
@@ -32,7 +32,6 @@ class JolaConfig(MethodConfig):
     """
 
     name: str = "jola"
-    train: TrainConfig = field(default_factory=TrainConfig)
     additive: bool = True
     multiplicative: bool = True
     gated: bool = True
