@@ -1,20 +1,30 @@
-"""Batched evaluation: generate answers and parse them with the task's parser.
+"""Batched evaluation, one function per ``eval.mode`` (:data:`EVAL_MODES`).
 
-Prompts are left-padded so that every prompt ends at the same position and generation starts
-right after "### Response:\\n"; the attention mask hides the padding, so a batched prediction
-equals the one-at-a-time prediction. Prompts are sorted by length so that batches carry little
-padding; predictions are returned in the original order.
+``generate`` (the paper's protocol): prompts are left-padded so that every prompt ends at the
+same position and generation starts right after "### Response:\\n"; the attention mask hides the
+padding, so a batched prediction equals the one-at-a-time prediction. Prompts are sorted by
+length so that batches carry little padding; predictions are returned in the original order.
+The first line of each response is parsed with the task's parser.
+
+``loglik`` (choice tasks): every candidate target ("the correct answer is answer1", ...) is
+appended to the Alpaca prompt, tokenised as in training (prompt with special tokens, target
+without), and scored by the summed log-probability of its tokens (no EOS); the argmax is the
+prediction, so there are no parse failures. Sequences of several items share one left-padded
+forward pass with explicit position ids, so batched scores equal unbatched ones. Candidates that
+differ only in their last token (all of this project's label sets) are scored from one sequence
+per item instead of one per candidate.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 from tqdm.auto import tqdm
 
 from jola.config import EvalConfig
+from jola.errors import UserError
 from jola.prompts import build_prompt, first_line
 from tasks.base import Example, Task
 
@@ -28,6 +38,7 @@ class Prediction:
     first_line: str
     parsed: str
     answer: str
+    scores: dict[str, float] | None = None  # loglik: summed log-probability per label
 
     @property
     def correct(self) -> bool:
@@ -116,4 +127,203 @@ def evaluate_generate(
     return predictions
 
 
-EVAL_MODES = {"generate": evaluate_generate}
+def continuation_ids(tokenizer, prompt: str, continuation: str) -> tuple[list[int], list[int]]:
+    """Prompt and continuation token ids, tokenised separately as the training data is."""
+    prompt_ids = tokenizer(prompt, add_special_tokens=True)["input_ids"]
+    target_ids = tokenizer(continuation, add_special_tokens=False)["input_ids"]
+    if not target_ids:
+        raise ValueError(f"candidate {continuation!r} tokenises to nothing")
+    return prompt_ids, target_ids
+
+
+@dataclass(frozen=True)
+class ScoringRequest:
+    """One forward sequence: the summed log-probability of its last ``n_scored`` tokens, and
+    the log-probability of each of ``next_tokens`` right after it."""
+
+    ids: list[int]
+    n_scored: int
+    next_tokens: tuple[int, ...] = ()
+
+
+def _forward_last_logits(model, input_ids, attention_mask, position_ids, keep: int):
+    """Logits of the last ``keep`` positions (all positions if the model cannot restrict)."""
+    kwargs = dict(attention_mask=attention_mask, position_ids=position_ids, use_cache=False)
+    try:
+        out = model(input_ids=input_ids, logits_to_keep=keep, **kwargs)
+    except TypeError:
+        out = model(input_ids=input_ids, **kwargs)
+    return out.logits[:, -keep:, :]
+
+
+@torch.no_grad()
+def run_requests(
+    model,
+    tokenizer,
+    requests: Sequence[ScoringRequest],
+    *,
+    batch_size: int = 16,
+    progress: bool = True,
+    description: str = "loglik",
+) -> list[tuple[float, list[float]]]:
+    """(summed log-probability of the scored tokens, next-token log-probabilities) per request.
+
+    Sequences are left-padded, so every sequence ends at the last position and only the last
+    (longest scored part + 1) logits are computed; position ids count real tokens only, so a
+    batched result equals the one-at-a-time result.
+    """
+    device = next(model.parameters()).device
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    results: list[tuple[float, list[float]]] = [(0.0, [])] * len(requests)
+    batches = length_sorted_batches([len(r.ids) for r in requests], batch_size)
+    bar = tqdm(total=len(requests), desc=description, disable=not progress, unit="seq")
+    was_training = model.training
+    model.eval()
+    try:
+        for batch in batches:
+            width = max(len(requests[i].ids) for i in batch)
+            keep = max(requests[i].n_scored for i in batch) + 1
+            ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+            mask = torch.zeros((len(batch), width), dtype=torch.long)
+            for row, i in enumerate(batch):
+                seq = requests[i].ids
+                ids[row, width - len(seq) :] = torch.tensor(seq)
+                mask[row, width - len(seq) :] = 1
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            logits = _forward_last_logits(
+                model, ids.to(device), mask.to(device), positions.to(device), keep
+            )
+            logprobs = torch.log_softmax(logits.float(), dim=-1).cpu()
+            for row, i in enumerate(batch):
+                request = requests[i]
+                scored = request.ids[len(request.ids) - request.n_scored :]
+                # window index j predicts the token at window index j + 1; the last index
+                # (keep - 1) predicts the token after the sequence
+                steps = torch.arange(keep - 1 - request.n_scored, keep - 1)
+                total = float(logprobs[row, steps, scored].sum()) if scored else 0.0
+                following = [float(logprobs[row, keep - 1, t]) for t in request.next_tokens]
+                results[i] = (total, following)
+            bar.update(len(batch))
+    finally:
+        bar.close()
+        model.train(was_training)
+    return results
+
+
+def score_continuations(
+    model, tokenizer, pairs: Sequence[tuple[str, str]], **kwargs
+) -> list[float]:
+    """Summed log-probability of each continuation after its prompt: one sequence per pair."""
+    requests = []
+    for prompt, text in pairs:
+        prompt_ids, target_ids = continuation_ids(tokenizer, prompt, text)
+        requests.append(ScoringRequest(prompt_ids + target_ids, len(target_ids)))
+    return [total for total, _ in run_requests(model, tokenizer, requests, **kwargs)]
+
+
+def common_prefix(sequences: Sequence[list[int]]) -> list[int]:
+    """The longest token prefix all sequences share."""
+    prefix = []
+    for tokens in zip(*sequences):
+        if any(t != tokens[0] for t in tokens):
+            break
+        prefix.append(tokens[0])
+    return prefix
+
+
+def score_candidates(
+    model, tokenizer, items: Sequence[tuple[str, Sequence[str]]], **kwargs
+) -> list[list[float]]:
+    """Summed log-probability of every candidate of every (prompt, candidates) item.
+
+    When an item's candidates share all tokens but a last, different one ("... answer1" /
+    "... answer2", or single letters), one sequence (prompt + shared tokens) scores all of them:
+    the shared tokens' log-probabilities plus each last token's log-probability at the end.
+    Other items score each candidate as its own sequence. Both give the same numbers as
+    :func:`score_continuations`.
+    """
+    requests, plans = [], []
+    for prompt, texts in items:
+        encoded = [continuation_ids(tokenizer, prompt, text) for text in texts]
+        prompt_ids, targets = encoded[0][0], [target for _, target in encoded]
+        shared = common_prefix(targets)
+        lasts = [target[-1] for target in targets]
+        if all(len(t) == len(shared) + 1 for t in targets):
+            plans.append(("shared", len(requests), lasts))
+            requests.append(ScoringRequest(prompt_ids + shared, len(shared), tuple(lasts)))
+        else:
+            plans.append(("each", len(requests), len(targets)))
+            requests.extend(ScoringRequest(prompt_ids + t, len(t)) for t in targets)
+    results = run_requests(model, tokenizer, requests, **kwargs)
+    scores = []
+    for kind, first, extra in plans:
+        if kind == "shared":
+            total, following = results[first]
+            scores.append([total + value for value in following])
+        else:
+            scores.append([results[first + k][0] for k in range(extra)])
+    return scores
+
+
+def evaluate_loglik(
+    model, tokenizer, task: Task, examples: Sequence[Example], cfg: EvalConfig
+) -> list[Prediction]:
+    """Pick, per item, the candidate answer with the highest summed log-probability."""
+    check_eval_mode("loglik", task)
+    candidates = [task.candidates(ex) for ex in examples]
+    items = [
+        (build_prompt(ex.instruction), list(options.values()))
+        for ex, options in zip(examples, candidates)
+    ]
+    scores = score_candidates(
+        model,
+        tokenizer,
+        items,
+        batch_size=cfg.batch_size,
+        progress=cfg.progress,
+        description=f"loglik {task.name}",
+    )
+    predictions = []
+    for ex, options, values in zip(examples, candidates, scores):
+        by_label = dict(zip(options, values))
+        best = max(by_label, key=by_label.get)
+        predictions.append(
+            Prediction(
+                id=ex.id,
+                response=options[best],
+                first_line=options[best],
+                parsed=best,
+                answer=ex.answer,
+                scores=by_label,
+            )
+        )
+    return predictions
+
+
+@dataclass(frozen=True)
+class EvalMode:
+    """An evaluation protocol: ``fn(model, tokenizer, task, examples, cfg) -> predictions``."""
+
+    fn: Callable[..., list[Prediction]]
+    needs_candidates: bool = False  # only for tasks with a fixed answer set
+
+    def __call__(self, model, tokenizer, task, examples, cfg) -> list[Prediction]:
+        return self.fn(model, tokenizer, task, examples, cfg)
+
+
+EVAL_MODES: dict[str, EvalMode] = {
+    "generate": EvalMode(evaluate_generate),
+    "loglik": EvalMode(evaluate_loglik, needs_candidates=True),
+}
+
+
+def check_eval_mode(mode: str, task: Task) -> None:
+    """Fail early, with a clear message, when ``mode`` cannot evaluate ``task``."""
+    if mode not in EVAL_MODES:
+        raise UserError(f"unknown eval.mode '{mode}'; choices: {', '.join(sorted(EVAL_MODES))}")
+    probe = Example(id="", instruction="", target="", answer="")
+    if EVAL_MODES[mode].needs_candidates and task.candidates(probe) is None:
+        raise UserError(
+            f"eval.mode={mode} scores a fixed set of answer candidates, but task '{task.name}' "
+            f"is a generation task (suite {task.suite}); use eval.mode=generate"
+        )

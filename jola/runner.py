@@ -18,9 +18,9 @@ from omegaconf import DictConfig, OmegaConf
 import tasks
 from jola.config import EvalConfig, RunConfig
 from jola.errors import UserError
-from jola.evaluation import EVAL_MODES
+from jola.evaluation import EVAL_MODES, check_eval_mode
 from jola.methods import build_method
-from jola.metrics import compute_metrics
+from jola.metrics import compute_metrics, describe_metrics, metric_options
 from jola.models import load_model
 from jola.results import (
     FAILED_FILE,
@@ -102,7 +102,7 @@ def validate(cfg: RunConfig) -> None:
     for key in ("batch_size", "num_beams"):
         if getattr(cfg.eval, key) <= 0:
             raise UserError(f"eval.{key} must be positive, got {getattr(cfg.eval, key)}")
-    tasks.get_task(cfg.task.name)
+    check_eval_mode(cfg.eval.mode, tasks.get_task(cfg.task.name, cfg.task))
     build_method(cfg.method)
 
 
@@ -155,7 +155,7 @@ def execute(cfg: RunConfig, run_dir: Path) -> dict:
     started = time.time()
     timings: dict[str, float] = {}
     seed_everything(cfg.seed)
-    task = tasks.get_task(cfg.task.name)
+    task = tasks.get_task(cfg.task.name, cfg.task)
     splits = tasks.load_splits(cfg.task, n=cfg.n, seed=cfg.seed)
     timings["data_s"] = time.time() - started
 
@@ -182,15 +182,16 @@ def execute(cfg: RunConfig, run_dir: Path) -> dict:
     predictions = evaluate(loaded, task, splits.test, cfg.eval)
     timings["eval_s"] = time.time() - t
     write_jsonl(run_dir / PREDICTIONS_FILE, [dataclasses.asdict(p) for p in predictions])
-    metrics = compute_metrics(
-        task.metrics, [p.parsed for p in predictions], [ex.answer for ex in splits.test]
-    )
+    metric_predictions, metric_references = task.metric_inputs(predictions, splits.test)
+    options = metric_options(cfg.eval)
+    metrics = compute_metrics(task.metrics, metric_predictions, metric_references, options)
     timings["total_s"] = time.time() - started
 
     base_params = loaded.info["num_parameters"]
     trainable_count = sum(p.numel() for p in trainable)
     results = {
         "metrics": metrics,
+        "metric_info": describe_metrics(task.metrics, options),
         "method": cfg.method.name,
         "task": cfg.task.name,
         "suite": task.suite,

