@@ -1,0 +1,181 @@
+"""Smoke test of scripts/bench.py on the tiny random model: every function runs, the per-head
+loop computes what ours computes, batched and unbatched predictions are compared.
+
+Timings are never asserted (only that they were taken): speed is measured by the script and
+written down in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "bench.py"
+
+
+def _load_bench():
+    spec = importlib.util.spec_from_file_location("jola_bench_script", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+bench = _load_bench()
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return bench.load_bench_model("tiny_random", "cpu")
+
+
+@pytest.fixture(scope="module")
+def batch(tiny):
+    return bench.siqa_batch(tiny.tokenizer, batch_size=2, device=tiny.device)
+
+
+def _args(*extra: str):
+    return bench.parse_args(
+        ["--model", "tiny_random", "--repeats", "1", "--warmup", "0", "--batch-size", "2", *extra]
+    )
+
+
+def test_training_batch_labels_only_the_answer(tiny, batch):
+    labelled = batch["labels"] != -100
+    assert labelled.any(dim=1).all()
+    # labels start after the prompt: the first labelled position of each row is well inside it
+    assert (labelled.float().argmax(dim=1) > 50).all()
+    assert torch.equal(batch["labels"][labelled], batch["input_ids"][labelled])
+
+
+def test_per_head_loop_gives_our_logits_and_gradients(tiny, batch):
+    eq = bench.check_loop_equivalence(tiny, batch)
+    assert eq["edit_effect_on_logits"] > 1e-2  # the edits change the output noticeably ...
+    assert eq["max_abs_logit_diff"] < 1e-5  # ... and both implementations agree on it
+    assert eq["max_abs_grad"] > 0
+    assert eq["max_abs_grad_diff"] <= 1e-5 * eq["max_abs_grad"] + 1e-8
+
+
+def test_loop_edits_copy_every_parameter(tiny):
+    model = bench.clone_sharing_weights(tiny.model)
+    edits = bench.editing.attach(model, bench.editing.EditConfig()).edits
+    loop = bench.LoopJolaEdits.from_head_edits(edits)
+    assert torch.equal(torch.stack(list(loop.scale)), edits.scale)
+    assert torch.equal(torch.stack(list(loop.offset)), edits.offset)
+    assert torch.equal(torch.stack(list(loop.log_alpha_add)), edits.log_alpha_add)
+    assert torch.equal(torch.stack(list(loop.log_alpha_mult)), edits.log_alpha_mult)
+    assert sum(p.numel() for p in loop.parameters()) == edits.num_parameters()
+
+
+def test_clones_share_weights_but_not_modules(tiny, batch):
+    lora = bench.build_variant("lora", tiny, batch)
+    bitfit = bench.build_variant("bitfit", tiny, batch)
+    # the base model is untouched: no adapters, no new biases, no hooks
+    assert not any("lora_" in n for n, _ in tiny.model.named_parameters())
+    assert tiny.model.model.layers[0].self_attn.q_proj.bias is None
+    assert bitfit.model.model.layers[0].self_attn.q_proj.bias is not None
+    base_weight = tiny.model.model.layers[0].mlp.down_proj.weight
+    assert bitfit.model.model.layers[0].mlp.down_proj.weight is base_weight
+    assert any("lora_" in n for n, _ in lora.model.named_parameters())
+
+
+def test_every_step_variant_runs_and_is_timed(tiny, batch):
+    out = bench.bench_train(tiny, batch, bench.TRAIN_VARIANTS, _args(), log=lambda _: None)
+    assert set(out["variants"]) == set(bench.TRAIN_VARIANTS)
+    for name, entry in out["variants"].items():
+        assert entry["median"] > 0, name
+        assert entry["n"] == 1
+        assert entry["trainable_parameters"] > 0
+        assert entry["ratio_to_floor"] > 0
+        assert entry["cpu"]["n"] == 1 and entry["cpu_ratio_to_floor"] > 0  # CPU time too
+    v = out["variants"]
+    assert v["floor"]["trainable_parameters"] == 1
+    assert v["jola"]["trainable_parameters"] == v["jola_loop"]["trainable_parameters"]
+    assert v["jola_full_vocab"]["answer_only_logits"] is False
+    assert v["jola"]["answer_only_logits"] is True
+    assert v["jola_eager"]["attn_implementation"] == "eager"
+    assert v["jola"]["attn_implementation"] == "sdpa"
+    assert {"jola_loop_vs_jola", "full_vocab_vs_answer_only", "eager_vs_sdpa"} <= set(
+        out["comparisons"]
+    )
+
+
+@pytest.mark.parametrize("name", ["floor", "jola", "jola_loop", "lora", "bitfit"])
+def test_step_updates_only_the_trainable_parameters(tiny, batch, name):
+    variant = bench.build_variant(name, tiny, batch)
+    before = [p.detach().clone() for p in variant.params]
+    frozen = {n: p.detach().clone() for n, p in tiny.model.named_parameters()}
+    loss = variant.step()
+    assert loss > 0
+    assert any(not torch.equal(b, p) for b, p in zip(before, variant.params))
+    for n, p in tiny.model.named_parameters():
+        assert torch.equal(frozen[n], p), n
+
+
+def test_checkpointing_variant_gives_gradients(tiny, batch):
+    variant = bench.build_variant("jola_checkpointing", tiny, batch)
+    variant.optimizer.zero_grad()
+    variant.loss_fn(0).backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in variant.params)
+
+
+def test_generation_compares_batched_and_unbatched(tiny):
+    _, prompts = bench.eval_inputs(tiny, 3)
+    model = bench.prepare_eval_model(tiny)
+    out = bench.bench_generation(
+        model, prompts, batch_size=2, beams=[1], max_new_tokens=4, repeats=1, log=lambda _: None
+    )
+    mode = out["modes"]["beams1"]
+    assert mode["batched"]["examples_per_s"] > 0 and mode["bs1"]["examples_per_s"] > 0
+    assert mode["cpu_speedup"] > 0
+    differ = sum(a != b for a, b in zip(mode["responses_batched"], mode["responses_bs1"]))
+    assert mode["differing_responses"] == differ
+    assert len(mode["responses_bs1"]) == 3
+    # left padding with an attention mask: greedy predictions do not depend on the batch (fp32)
+    assert differ == 0
+
+
+def test_loglik_compares_batched_and_unbatched(tiny):
+    examples, _ = bench.eval_inputs(tiny, 2)
+    model = bench.prepare_eval_model(tiny)
+    out = bench.bench_loglik(model, examples, batch_size=4, repeats=1, log=lambda _: None)
+    if "skipped" in out:
+        pytest.skip(out["skipped"])
+    assert out["differing_predictions"] == 0
+    assert out["max_abs_score_diff"] < 1e-3
+    assert out["batched"]["examples_per_s"] > 0
+
+
+def test_llama31_8b_shape_builds_and_steps_on_cpu():
+    big = bench.load_bench_model("llama31_8b_shape", "cpu", layers=1, shape_divisor=64)
+    config = big.model.config
+    assert (config.num_attention_heads, config.num_key_value_heads) == (32, 8)
+    assert config.rope_parameters["rope_theta"] == 500000.0
+    assert config.hidden_size == 4096 // 64 and config.vocab_size == 128256 // 64
+    batch = bench.synthetic_batch(config.vocab_size, 2, 16, 4, big.device)
+    assert int((batch["labels"] != -100).sum()) == 2 * 4
+    for name in ("floor", "jola", "jola_loop"):
+        assert bench.build_variant(name, big, batch).step() > 0
+    assert bench.check_loop_equivalence(big, batch)["max_abs_logit_diff"] < 1e-4
+
+
+def test_memory_probe_reports_a_peak(tiny):
+    args = _args("--memory-probe", "jola", "--memory-steps", "1")
+    result = bench.memory_probe(args)
+    assert result["peak_rss_during_steps_mib"] > 0
+    assert result["trainable_parameters"] > 0
+
+
+def test_markdown_renders_every_section(tiny, batch):
+    results = {
+        "model": "tiny_random",
+        "meta": {"device": "cpu"},
+        "train": bench.bench_train(tiny, batch, ["floor", "jola"], _args(), log=lambda _: None),
+        "loop_equivalence": bench.check_loop_equivalence(tiny, batch),
+    }
+    text = bench.markdown(results)
+    assert "| floor |" in text and "| jola |" in text and "Per-head loop" in text
