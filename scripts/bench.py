@@ -15,6 +15,9 @@ loss on the answer tokens only unless the name says otherwise):
 - ``floor``: the frozen model, no method. One scalar parameter multiplies the output of the
   input embeddings, so backward runs through the whole network (activation gradients only):
   the least any activation-editing method can cost.
+- ``floor_attn0``: the same, with the scalar on the input of layer 0's attention output
+  projection instead: backward stops exactly where JoLA's does (``floor`` also back-propagates
+  through layer 0's attention, which JoLA never needs; that matters for 2-layer models only).
 - ``jola``: ours (:mod:`jola.methods.jola`, forward pre-hooks, all heads of a layer in one op),
   with the release penalty, as :mod:`jola.training` runs it.
 - ``jola_loop``: the same math written the way the authors' release does it: a Python loop over
@@ -81,6 +84,7 @@ from jola.training import (  # noqa: E402
 MODELS = ("tiny_random", "smollm2_135m", "llama31_8b_shape")
 TRAIN_VARIANTS = (
     "floor",
+    "floor_attn0",
     "jola",
     "jola_loop",
     "lora",
@@ -420,11 +424,16 @@ def build_variant(
     info["answer_only_logits"] = answer_only
     info["attn_implementation"] = model.config._attn_implementation
 
-    if name == "floor":
+    if name in ("floor", "floor_attn0"):
         scale = nn.Parameter(torch.ones((), device=bench.device))
-        model.get_input_embeddings().register_forward_hook(
-            lambda module, args, out: out * scale.to(out.dtype)
-        )
+        if name == "floor":  # backward runs down to the embeddings
+            model.get_input_embeddings().register_forward_hook(
+                lambda module, args, out: out * scale.to(out.dtype)
+            )
+        else:  # backward stops where JoLA's does: at layer 0's attention output
+            editing.find_output_projections(model).modules[0].register_forward_pre_hook(
+                lambda module, args: (args[0] * scale.to(args[0].dtype), *args[1:])
+            )
         model.add_module("bench_floor_scale", nn.ParameterDict({"scale": scale}))
 
         def loss_fn(step: int) -> Tensor:
@@ -574,6 +583,7 @@ def bench_train(bench: BenchModel, batch: dict, variants: Sequence[str], args, l
                 )
         out["variants"][name] = entry
     pairs = {
+        "jola_vs_floor_attn0": ("jola", "floor_attn0"),
         "jola_loop_vs_jola": ("jola_loop", "jola"),
         "full_vocab_vs_answer_only": ("jola_full_vocab", "jola"),
         "eager_vs_sdpa": ("jola_eager", "jola"),

@@ -93,7 +93,7 @@ def test_every_step_variant_runs_and_is_timed(tiny, batch):
         assert entry["ratio_to_floor"] > 0
         assert entry["cpu"]["n"] == 1 and entry["cpu_ratio_to_floor"] > 0  # CPU time too
     v = out["variants"]
-    assert v["floor"]["trainable_parameters"] == 1
+    assert v["floor"]["trainable_parameters"] == v["floor_attn0"]["trainable_parameters"] == 1
     assert v["jola"]["trainable_parameters"] == v["jola_loop"]["trainable_parameters"]
     assert v["jola_full_vocab"]["answer_only_logits"] is False
     assert v["jola"]["answer_only_logits"] is True
@@ -104,7 +104,7 @@ def test_every_step_variant_runs_and_is_timed(tiny, batch):
     )
 
 
-@pytest.mark.parametrize("name", ["floor", "jola", "jola_loop", "lora", "bitfit"])
+@pytest.mark.parametrize("name", ["floor", "floor_attn0", "jola", "jola_loop", "lora", "bitfit"])
 def test_step_updates_only_the_trainable_parameters(tiny, batch, name):
     variant = bench.build_variant(name, tiny, batch)
     before = [p.detach().clone() for p in variant.params]
