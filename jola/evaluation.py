@@ -45,11 +45,18 @@ class Prediction:
         return self.parsed == self.answer
 
 
-def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
-    """Indices grouped into batches of similar length (longest first: memory peaks early)."""
+def length_sorted_batches(
+    lengths: Sequence[int], batch_size: int, *, sort: bool = True
+) -> list[list[int]]:
+    """Indices grouped into batches of similar length (longest first: memory peaks early).
+
+    ``sort=False`` keeps the original order (consecutive chunks): the unsorted baseline that
+    the benchmark compares against."""
     if batch_size <= 0:
         raise ValueError(f"eval.batch_size must be positive, got {batch_size}")
-    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    order = list(range(len(lengths)))
+    if sort:
+        order.sort(key=lambda i: (-lengths[i], i))
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
@@ -64,13 +71,17 @@ def generate_responses(
     batch_size: int = 16,
     progress: bool = True,
     description: str = "generate",
+    sort_by_length: bool = True,
 ) -> list[str]:
-    """Generate a continuation for each prompt (greedy or beam search, no sampling)."""
+    """Generate a continuation for each prompt (greedy or beam search, no sampling).
+
+    Batches hold prompts of similar length (``sort_by_length``), so little compute goes to
+    padding; responses come back in the order of ``prompts`` either way."""
     tokenizer.padding_side = "left"
     device = next(model.parameters()).device
     encoded = [tokenizer(p, add_special_tokens=True)["input_ids"] for p in prompts]
     responses: list[str] = [""] * len(prompts)
-    batches = length_sorted_batches([len(ids) for ids in encoded], batch_size)
+    batches = length_sorted_batches([len(ids) for ids in encoded], batch_size, sort=sort_by_length)
     bar = tqdm(total=len(prompts), desc=description, disable=not progress, unit="ex")
     was_training = model.training
     model.eval()

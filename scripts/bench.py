@@ -670,7 +670,13 @@ def bench_generation(
     model = bench.model
     last: dict[str, list[str]] = {}
 
-    def runner(bs: int, nb: int, subset: Sequence[str] | None = None, key: str | None = None):
+    def runner(
+        bs: int,
+        nb: int,
+        subset: Sequence[str] | None = None,
+        key: str | None = None,
+        sort: bool = True,
+    ):
         def run():
             out = generate_responses(
                 model,
@@ -680,6 +686,7 @@ def bench_generation(
                 num_beams=nb,
                 batch_size=bs,
                 progress=False,
+                sort_by_length=sort,
             )
             if key is not None:
                 last[key] = out
@@ -688,20 +695,26 @@ def bench_generation(
 
     fns, warm = {}, {}
     for nb in beams:
-        for bs in (batch_size, 1):
-            key = f"beams{nb}_bs{bs}"
-            fns[key] = runner(bs, nb, key=key)
-            warm[key] = runner(bs, nb, subset=prompts[: min(2, len(prompts))])
+        for bs, sort, suffix in (
+            (batch_size, True, ""),
+            (batch_size, False, "_unsorted"),
+            (1, True, ""),
+        ):
+            key = f"beams{nb}_bs{bs}{suffix}"
+            fns[key] = runner(bs, nb, key=key, sort=sort)
+            warm[key] = runner(bs, nb, subset=prompts[: min(2, len(prompts))], sort=sort)
     cpu: dict[str, list[float]] = {}
     times = time_round_robin(fns, repeats, 1, bench.device, warmup_fns=warm, log=log, cpu_times=cpu)
     out: dict = {"examples": len(prompts), "max_new_tokens": max_new_tokens, "modes": {}}
     for nb in beams:
         batched, single = f"beams{nb}_bs{batch_size}", f"beams{nb}_bs1"
+        unsorted = f"{batched}_unsorted"
         differ = sum(a != b for a, b in zip(last[batched], last[single]))
+        differ_unsorted = sum(a != b for a, b in zip(last[unsorted], last[single]))
         differ_first = sum(
             first_line(a) != first_line(b) for a, b in zip(last[batched], last[single])
         )
-        tb, ts = summarize(times[batched]), summarize(times[single])
+        tb, ts, tu = summarize(times[batched]), summarize(times[single]), summarize(times[unsorted])
         out["modes"][f"beams{nb}"] = {
             "batched": {
                 **tb,
@@ -709,7 +722,15 @@ def bench_generation(
                 "examples_per_s": len(prompts) / tb["median"],
             },
             "bs1": {**ts, "batch_size": 1, "examples_per_s": len(prompts) / ts["median"]},
+            "batched_unsorted": {
+                **tu,
+                "batch_size": min(batch_size, len(prompts)),
+                "examples_per_s": len(prompts) / tu["median"],
+            },
             "speedup": ts["median"] / tb["median"],
+            "sorting_speedup": tu["median"] / tb["median"],
+            "paired_sorting_speedup": paired_ratio(times[unsorted], times[batched]),
+            "differing_responses_unsorted": differ_unsorted,
             "paired_speedup": paired_ratio(times[single], times[batched]),
             **_cpu_speedup(cpu, single, batched, bench.device),
             "differing_responses": differ,
@@ -991,8 +1012,8 @@ def markdown(results: dict) -> str:
         lines += [
             f"### Generation ({gen['examples']} SIQA test prompts, {gen['max_new_tokens']} new tokens, JoLA attached)",
             "",
-            "| decoding | batched ex/s (median s ± IQR) | batch-1 ex/s (median s ± IQR) | speed-up (medians / paired) | CPU-time speed-up | differing responses | differing first lines |",
-            "|---|---|---|---|---|---|---|",
+            "| decoding | batched ex/s (median s ± IQR) | batch-1 ex/s (median s ± IQR) | speed-up (medians / paired) | CPU-time speed-up | differing responses | differing first lines | unsorted batched ex/s | length sorting speed-up (medians / paired) |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         for mode, m in gen["modes"].items():
             bt, st = m["batched"], m["bs1"]
@@ -1002,7 +1023,9 @@ def markdown(results: dict) -> str:
                 f"({st['median']:.2f} ± {st['iqr']:.2f}) | {m['speedup']:.2f} / "
                 f"{m['paired_speedup']:.2f} | {_fmt(m.get('cpu_speedup'))} | "
                 f"{m['differing_responses']}/{gen['examples']} | "
-                f"{m['differing_first_lines']}/{gen['examples']} |"
+                f"{m['differing_first_lines']}/{gen['examples']} | "
+                f"{m['batched_unsorted']['examples_per_s']:.2f} | "
+                f"{m['sorting_speedup']:.2f} / {m['paired_sorting_speedup']:.2f} |"
             )
         lines.append("")
     ll = results.get("loglik")

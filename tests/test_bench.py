@@ -137,6 +137,9 @@ def test_generation_compares_batched_and_unbatched(tiny):
     assert len(mode["responses_bs1"]) == 3
     # left padding with an attention mask: greedy predictions do not depend on the batch (fp32)
     assert differ == 0
+    # the unsorted batches (original order) are timed too, and predict the same
+    assert mode["batched_unsorted"]["examples_per_s"] > 0 and mode["sorting_speedup"] > 0
+    assert mode["differing_responses_unsorted"] == 0
 
 
 def test_loglik_compares_batched_and_unbatched(tiny):

@@ -54,8 +54,22 @@ def test_length_sorted_batches_cover_every_index_once():
     batches = length_sorted_batches([5, 1, 9, 3, 7], batch_size=2)
     assert sorted(i for b in batches for i in b) == [0, 1, 2, 3, 4]
     assert batches[0] == [2, 4]
+    assert length_sorted_batches([5, 1, 9, 3, 7], 2, sort=False) == [[0, 1], [2, 3], [4]]
     with pytest.raises(ValueError):
         length_sorted_batches([1], 0)
+
+
+def test_unsorted_batches_give_the_same_responses(tiny):
+    prompts = [PROMPTS[1], PROMPTS[0], PROMPTS[1] * 3, PROMPTS[0] * 2]
+    kwargs = dict(max_new_tokens=3, batch_size=2, progress=False)
+    sorted_out = generate_responses(tiny.model, tiny.tokenizer, prompts, **kwargs)
+    unsorted_out = generate_responses(
+        tiny.model, tiny.tokenizer, prompts, sort_by_length=False, **kwargs
+    )
+    assert sorted_out == unsorted_out
+    assert sorted_out == [
+        generate_responses(tiny.model, tiny.tokenizer, [p], **kwargs)[0] for p in prompts
+    ]
 
 
 @pytest.mark.parametrize(
