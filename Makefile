@@ -7,7 +7,7 @@ export HF_DATASETS_OFFLINE := 1
 export WANDB_MODE ?= disabled
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test lint format tables clean
+.PHONY: install demo test lint format tables bench clean
 
 install: $(STAMP)
 
@@ -34,6 +34,9 @@ format: install
 
 tables: install
 	$(BIN)/python scripts/make_tables.py
+
+bench: install
+	$(BIN)/python scripts/bench.py --quick --model smollm2_135m
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
