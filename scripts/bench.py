@@ -238,17 +238,17 @@ def clone_sharing_weights(model: nn.Module) -> nn.Module:
 # -------------------------------------------------------------------------------------- data
 
 
-def siqa_examples(n: int, split: str = "train", seed: int = 0):
-    """``n`` SocialIQA examples from the packaged data (train: sampled; test: the fixed part)."""
+def task_examples(n: int, split: str = "train", seed: int = 0, task: str = "siqa"):
+    """``n`` examples of ``task`` from its packaged data (train: sampled; test: the fixed part)."""
     from tasks import load_splits
 
-    splits = load_splits(TaskConfig(name="siqa", test_limit=n), n=n, seed=seed)
+    splits = load_splits(TaskConfig(name=task, test_limit=n), n=n, seed=seed)
     return getattr(splits, split)[:n]
 
 
 def siqa_batch(tokenizer, batch_size: int, device: torch.device) -> dict[str, Tensor]:
     """A right-padded training batch of real SIQA prompts + targets (labels on the answer)."""
-    examples = siqa_examples(batch_size)
+    examples = task_examples(batch_size)
     features = [encode_example(tokenizer, ex, max_length=512) for ex in examples]
     batch = PadCollator(tokenizer.pad_token_id)(features)
     return {k: v.to(device) for k, v in batch.items()}
@@ -749,7 +749,15 @@ def _cpu_speedup(cpu: dict, single: str, batched: str, device: torch.device) -> 
     return {"cpu_batched_s": b, "cpu_bs1_s": s, "cpu_speedup": s / b}
 
 
-def bench_loglik(bench: BenchModel, examples, *, batch_size: int, repeats: int, log=print) -> dict:
+def bench_loglik(
+    bench: BenchModel,
+    examples,
+    *,
+    batch_size: int,
+    repeats: int,
+    task_name: str = "siqa",
+    log=print,
+) -> dict:
     """examples/s of batched vs batch-size-1 log-likelihood scoring (``eval.mode=loglik``)."""
     try:
         from jola.evaluation import EVAL_MODES
@@ -759,7 +767,7 @@ def bench_loglik(bench: BenchModel, examples, *, batch_size: int, repeats: int, 
         return {"skipped": "jola.evaluation has no loglik mode"}
     from tasks import get_task
 
-    task = get_task("siqa")
+    task = get_task(task_name)
     last: dict[int, list] = {}
 
     def runner(bs: int, subset=None):
@@ -797,9 +805,9 @@ def bench_loglik(bench: BenchModel, examples, *, batch_size: int, repeats: int, 
     }
 
 
-def eval_inputs(bench: BenchModel, n: int):
-    """Test-part SIQA examples and their Alpaca prompts (the byte tokenizer for the 8B shape)."""
-    examples = siqa_examples(n, split="test")
+def eval_inputs(bench: BenchModel, n: int, task: str = "siqa"):
+    """Test-part examples of ``task`` and their Alpaca prompts (packaged data)."""
+    examples = task_examples(n, split="test", task=task)
     return examples, [build_prompt(ex.instruction) for ex in examples]
 
 
@@ -1010,7 +1018,7 @@ def markdown(results: dict) -> str:
     gen = results.get("generation")
     if gen:
         lines += [
-            f"### Generation ({gen['examples']} SIQA test prompts, {gen['max_new_tokens']} new tokens, JoLA attached)",
+            f"### Generation ({gen['examples']} {gen.get('task', 'siqa')} test prompts, {gen['max_new_tokens']} new tokens, JoLA attached)",
             "",
             "| decoding | batched ex/s (median s ± IQR) | batch-1 ex/s (median s ± IQR) | speed-up (medians / paired) | CPU-time speed-up | differing responses | differing first lines | unsorted batched ex/s | length sorting speed-up (medians / paired) |",
             "|---|---|---|---|---|---|---|---|---|",
@@ -1032,7 +1040,7 @@ def markdown(results: dict) -> str:
     if ll and "skipped" not in ll:
         bt, st = ll["batched"], ll["bs1"]
         lines += [
-            f"### Log-likelihood scoring ({ll['examples']} SIQA test items x "
+            f"### Log-likelihood scoring ({ll['examples']} {ll.get('task', 'siqa')} test items x "
             f"{ll['candidates_per_example']} candidates)",
             "",
             "| batched ex/s | batch-1 ex/s | speed-up (medians / paired) | CPU-time speed-up | differing predictions | max abs score diff |",
@@ -1089,6 +1097,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--variants", default=",".join(TRAIN_VARIANTS), help="comma-separated")
     p.add_argument("--eval-examples", type=int, help="prompts for evaluation (8 quick, 64 full)")
     p.add_argument("--eval-batch-size", type=int, default=16)
+    p.add_argument(
+        "--eval-task",
+        default="siqa",
+        help="task whose packaged test prompts are evaluated (e.g. boolq: passages of varied length)",
+    )
     p.add_argument("--eval-repeats", type=int, help="timed evaluation rounds (1 quick, 3 full)")
     p.add_argument("--max-new-tokens", type=int, default=16)
     p.add_argument("--beams", default="1,4", help="comma-separated beam counts")
@@ -1130,7 +1143,7 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict:
         log(f"loop equivalence: {results['loop_equivalence']}")
         results["train"] = bench_train(bench, batch, variants, args, log=log)
     if not {"eval", "loglik"} <= skip:
-        examples, prompts = eval_inputs(bench, args.eval_examples)
+        examples, prompts = eval_inputs(bench, args.eval_examples, args.eval_task)
         eval_bench = prepare_eval_model(bench)
         if "eval" not in skip:
             beams = [int(b) for b in args.beams.split(",") if b]
@@ -1143,14 +1156,17 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict:
                 repeats=args.eval_repeats,
                 log=log,
             )
+            results["generation"]["task"] = args.eval_task
         if "loglik" not in skip:
             results["loglik"] = bench_loglik(
                 eval_bench,
                 examples,
                 batch_size=args.eval_batch_size,
                 repeats=args.eval_repeats,
+                task_name=args.eval_task,
                 log=log,
             )
+            results["loglik"]["task"] = args.eval_task
     if "memory" not in skip:
         results["memory"] = bench_memory(variants, args, log=log)
     results["meta"]["load_average_at_end"] = os.getloadavg()

@@ -182,3 +182,15 @@ def test_markdown_renders_every_section(tiny, batch):
     }
     text = bench.markdown(results)
     assert "| floor |" in text and "| jola |" in text and "Per-head loop" in text
+
+
+def test_evaluation_prompts_can_come_from_another_task(tiny):
+    examples, prompts = bench.eval_inputs(tiny, 3, task="boolq")
+    assert len(examples) == len(prompts) == 3
+    assert all(ex.instruction in p for ex, p in zip(examples, prompts))
+    model = bench.prepare_eval_model(tiny)
+    out = bench.bench_loglik(
+        model, examples, batch_size=4, repeats=1, task_name="boolq", log=lambda _: None
+    )
+    assert out["candidates_per_example"] == 2  # true / false
+    assert out["differing_predictions"] == 0
