@@ -741,6 +741,30 @@ def bench_generation(
     return out
 
 
+def profile_generation(bench: BenchModel, prompts: Sequence[str], max_new_tokens: int) -> dict:
+    """Where one batched greedy ``generate`` spends its time: the operators with the largest
+    self time (``torch.profiler``), as shares of the total."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU]
+    if bench.device.type == "cuda":
+        activities.append(ProfilerActivity.CUDA)
+    kwargs = dict(max_new_tokens=max_new_tokens, batch_size=len(prompts), progress=False)
+    generate_responses(bench.model, bench.tokenizer, list(prompts[:2]), **kwargs)  # warm-up
+    with profile(activities=activities) as prof:
+        generate_responses(bench.model, bench.tokenizer, list(prompts), **kwargs)
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events) or 1
+    top = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)[:8]
+    return {
+        "prompts": len(prompts),
+        "self_cpu_s": total / 1e6,
+        "top_ops": [
+            {"op": e.key, "share": e.self_cpu_time_total / total, "calls": e.count} for e in top
+        ],
+    }
+
+
 def _cpu_speedup(cpu: dict, single: str, batched: str, device: torch.device) -> dict:
     """CPU-time medians and their ratio (CPU runs only)."""
     if device.type != "cpu":
@@ -1036,6 +1060,16 @@ def markdown(results: dict) -> str:
                 f"{m['sorting_speedup']:.2f} / {m['paired_sorting_speedup']:.2f} |"
             )
         lines.append("")
+    prof = results.get("generation_profile")
+    if prof:
+        ops = ", ".join(
+            f"{o['op']} {o['share'] * 100:.0f} % ({o['calls']} calls)" for o in prof["top_ops"][:4]
+        )
+        lines += [
+            f"Profile of one batched greedy generate over {prof['prompts']} prompts "
+            f"({prof['self_cpu_s']:.2f} s CPU): {ops}.",
+            "",
+        ]
     ll = results.get("loglik")
     if ll and "skipped" not in ll:
         bt, st = ll["batched"], ll["bs1"]
@@ -1106,6 +1140,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-new-tokens", type=int, default=16)
     p.add_argument("--beams", default="1,4", help="comma-separated beam counts")
     p.add_argument("--memory-steps", type=int, default=2)
+    p.add_argument(
+        "--profile", action="store_true", help="profile one batched greedy generate (top ops)"
+    )
     p.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's choice)")
     p.add_argument("--skip", default="", help="comma-separated: train,eval,loglik,memory")
     p.add_argument("--out", help="JSON results (default docs/bench-<model>-<device>.json)")
@@ -1157,6 +1194,11 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict:
                 log=log,
             )
             results["generation"]["task"] = args.eval_task
+        if args.profile:
+            results["generation_profile"] = profile_generation(
+                eval_bench, prompts[: args.eval_batch_size], args.max_new_tokens
+            )
+            log(f"generation profile: {results['generation_profile']}")
         if "loglik" not in skip:
             results["loglik"] = bench_loglik(
                 eval_bench,

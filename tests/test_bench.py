@@ -194,3 +194,15 @@ def test_evaluation_prompts_can_come_from_another_task(tiny):
     )
     assert out["candidates_per_example"] == 2  # true / false
     assert out["differing_predictions"] == 0
+
+
+def test_generation_profile_lists_where_time_goes(tiny):
+    _, prompts = bench.eval_inputs(tiny, 2)
+    out = bench.profile_generation(bench.prepare_eval_model(tiny), prompts, max_new_tokens=3)
+    shares = [o["share"] for o in out["top_ops"]]
+    assert out["prompts"] == 2 and out["self_cpu_s"] > 0
+    assert shares == sorted(shares, reverse=True) and 0 < sum(shares) <= 1 + 1e-9
+    assert all(o["op"] and o["calls"] > 0 for o in out["top_ops"])
+    assert "Profile of one batched greedy generate" in bench.markdown(
+        {"model": "tiny_random", "meta": {"device": "cpu"}, "generation_profile": out}
+    )
