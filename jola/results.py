@@ -73,14 +73,18 @@ def read_results(run_dir: Path) -> dict | None:
     return json.loads(path.read_text())
 
 
+def package_version(name: str) -> str | None:
+    """The installed version of a distribution, or None when it is not installed."""
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
 def package_versions() -> dict[str, str | None]:
     """Installed versions of the packages that decide the numbers."""
     versions: dict[str, str | None] = {"python": platform.python_version()}
-    for name in VERSIONED_PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
+    versions.update({name: package_version(name) for name in VERSIONED_PACKAGES})
     return versions
 
 

@@ -67,11 +67,17 @@ from torch import Tensor, nn  # noqa: E402
 
 from jola import editing, gates  # noqa: E402
 from jola.config import EvalConfig, ModelConfig, TaskConfig  # noqa: E402
-from jola.evaluation import generate_responses  # noqa: E402
+from jola.errors import UserError  # noqa: E402
+from jola.evaluation import EVAL_MODES, generate_responses  # noqa: E402
 from jola.methods.bitfit import BitFit, BitFitConfig  # noqa: E402
 from jola.methods.jola import Jola, JolaConfig  # noqa: E402
 from jola.methods.lora import Lora, LoraMethodConfig  # noqa: E402
-from jola.models import LoadedModel, byte_level_tokenizer, load_model  # noqa: E402
+from jola.models import (  # noqa: E402
+    LoadedModel,
+    byte_level_tokenizer,
+    load_model,
+    resolve_device,
+)
 from jola.prompts import build_prompt, first_line  # noqa: E402
 from jola.schedules import make_schedule  # noqa: E402
 from jola.training import (  # noqa: E402
@@ -80,6 +86,7 @@ from jola.training import (  # noqa: E402
     encode_example,
     supports_answer_only_logits,
 )
+from tasks import get_task, load_splits  # noqa: E402
 
 MODELS = ("tiny_random", "smollm2_135m", "llama31_8b_shape")
 TRAIN_VARIANTS = (
@@ -134,15 +141,6 @@ class BenchModel:
     def loaded(self, model: nn.Module) -> LoadedModel:
         """A :class:`LoadedModel` around ``model`` (what a method's ``prepare`` takes)."""
         return LoadedModel(model, self.tokenizer, self.device, self.dtype, dict(self.info))
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto``: CUDA when present, else the CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("--device cuda: no CUDA device is available")
-    return torch.device(name)
 
 
 def _model_config(name: str, device: torch.device, attn: str) -> ModelConfig:
@@ -240,8 +238,6 @@ def clone_sharing_weights(model: nn.Module) -> nn.Module:
 
 def task_examples(n: int, split: str = "train", seed: int = 0, task: str = "siqa"):
     """``n`` examples of ``task`` from its packaged data (train: sampled; test: the fixed part)."""
-    from tasks import load_splits
-
     splits = load_splits(TaskConfig(name=task, test_limit=n), n=n, seed=seed)
     return getattr(splits, split)[:n]
 
@@ -783,14 +779,6 @@ def bench_loglik(
     log=print,
 ) -> dict:
     """examples/s of batched vs batch-size-1 log-likelihood scoring (``eval.mode=loglik``)."""
-    try:
-        from jola.evaluation import EVAL_MODES
-    except ImportError:
-        return {"skipped": "jola.evaluation has no EVAL_MODES / loglik mode"}
-    if "loglik" not in EVAL_MODES:
-        return {"skipped": "jola.evaluation has no loglik mode"}
-    from tasks import get_task
-
     task = get_task(task_name)
     last: dict[int, list] = {}
 
@@ -1071,7 +1059,7 @@ def markdown(results: dict) -> str:
             "",
         ]
     ll = results.get("loglik")
-    if ll and "skipped" not in ll:
+    if ll:
         bt, st = ll["batched"], ll["bs1"]
         lines += [
             f"### Log-likelihood scoring ({ll['examples']} {ll.get('task', 'siqa')} test items x "
@@ -1085,8 +1073,6 @@ def markdown(results: dict) -> str:
             f"{ll['differing_predictions']}/{ll['examples']} | {ll['max_abs_score_diff']:.2e} |",
             "",
         ]
-    elif ll:
-        lines += [f"Log-likelihood scoring skipped: {ll['skipped']}", ""]
     mem = results.get("memory")
     if mem:
         cuda = any("cuda_peak_allocated_mib" in m for m in mem.values())
@@ -1223,7 +1209,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.memory_probe:
         print(MEMORY_TAG + json.dumps(memory_probe(args)))
         return 0
-    results = run(args)
+    try:
+        results = run(args)
+    except UserError as err:  # e.g. --device cuda without a GPU
+        raise SystemExit(f"error: {err}") from None
     print()
     print(markdown(results))
     device = results["meta"]["device"].split(":")[0]

@@ -74,25 +74,18 @@ def raw_from_splits(
             raise UserError(
                 f"dataset {where} has no split '{split}'; splits: {', '.join(data.keys())}"
             )
-    test = convert_rows(
-        data[test_split],
-        task.example_from_hub_row,
-        files.get(test_split, where),
-        test_split,
-        task.keep_row,
-    )
+
+    def convert(split: str):
+        return convert_rows(
+            data[split], task.example_from_hub_row, files.get(split, where), split, task.keep_row
+        )
+
+    test = convert(test_split)
     if not test:
         raise UserError(f"task '{task.name}': split '{test_split}' of {where} has no rows for it")
     if train_split is None:
         return RawData(test=test, train=None, description=f"{kind}:{where}:{test_split}")
-    train = convert_rows(
-        data[train_split],
-        task.example_from_hub_row,
-        files.get(train_split, where),
-        train_split,
-        task.keep_row,
-    )
-    return RawData(test=test, train=train, description=f"{kind}:{where}")
+    return RawData(test=test, train=convert(train_split), description=f"{kind}:{where}")
 
 
 def _load_dataset(task: Task, where: str, *args, **kwargs):
