@@ -8,8 +8,8 @@ same sweep again skips finished runs and retries failed and missing ones.
 import os
 import sys
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+# The offline variables follow from the config (jola.profiles.apply_network_mode): set when
+# every resource of a run is local, left alone when a run names a hub resource.
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import hydra  # noqa: E402

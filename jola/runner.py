@@ -22,6 +22,8 @@ from jola.evaluation import EVAL_MODES, check_eval_mode
 from jola.methods import build_method
 from jola.metrics import compute_metrics, describe_metrics, metric_options
 from jola.models import load_model
+from jola.profiles import STAND_IN_SOURCES, apply_network_mode, resolve_profile
+from jola.prompts import PromptFormat
 from jola.results import (
     FAILED_FILE,
     PREDICTIONS_FILE,
@@ -102,6 +104,7 @@ def validate(cfg: RunConfig) -> None:
     for key in ("batch_size", "num_beams"):
         if getattr(cfg.eval, key) <= 0:
             raise UserError(f"eval.{key} must be positive, got {getattr(cfg.eval, key)}")
+    PromptFormat.from_config(cfg.prompt)
     check_eval_mode(cfg.eval.mode, tasks.get_task(cfg.task.name, cfg.task))
     build_method(cfg.method)
 
@@ -112,7 +115,7 @@ def run(cfg) -> dict:
     A failure writes failed.json (error, traceback, config) in the run directory and re-raises;
     the next attempt removes it. results.json is only ever written, atomically, at the very end.
     """
-    cfg = as_run_config(cfg)
+    cfg = resolve_profile(as_run_config(cfg))
     run_dir = run_directory(cfg)
     finished = read_results(run_dir)
     if finished is not None and not cfg.overwrite:
@@ -128,6 +131,7 @@ def run(cfg) -> dict:
     (run_dir / FAILED_FILE).unlink(missing_ok=True)
     try:
         validate(cfg)
+        apply_network_mode(cfg, tuple(tasks.get_task(cfg.task.name, cfg.task).metrics))
         return execute(cfg, run_dir)
     except Exception as err:
         record_failure(run_dir, cfg, err)
@@ -156,6 +160,7 @@ def execute(cfg: RunConfig, run_dir: Path) -> dict:
     timings: dict[str, float] = {}
     seed_everything(cfg.seed)
     task = tasks.get_task(cfg.task.name, cfg.task)
+    prompt_format = PromptFormat.from_config(cfg.prompt)
     splits = tasks.load_splits(cfg.task, n=cfg.n, seed=cfg.seed)
     timings["data_s"] = time.time() - started
 
@@ -179,7 +184,7 @@ def execute(cfg: RunConfig, run_dir: Path) -> dict:
 
     t = time.time()
     method.before_evaluation(loaded, cfg.eval.prune_closed)
-    predictions = evaluate(loaded, task, splits.test, cfg.eval)
+    predictions = evaluate(loaded, task, splits.test, cfg.eval, prompt_format)
     timings["eval_s"] = time.time() - t
     write_jsonl(run_dir / PREDICTIONS_FILE, [dataclasses.asdict(p) for p in predictions])
     metric_predictions, metric_references = task.metric_inputs(predictions, splits.test)
@@ -195,6 +200,9 @@ def execute(cfg: RunConfig, run_dir: Path) -> dict:
         "method": cfg.method.name,
         "task": cfg.task.name,
         "suite": task.suite,
+        "profile": cfg.data,
+        "stand_in": cfg.task.source in STAND_IN_SOURCES,
+        "prompt": dataclasses.asdict(cfg.prompt),
         "model": loaded.info,
         "n": cfg.n,
         "seed": cfg.seed,
@@ -229,6 +237,7 @@ def execute(cfg: RunConfig, run_dir: Path) -> dict:
     return results
 
 
-def evaluate(loaded, task, examples, eval_cfg: EvalConfig):
-    """Predictions on ``examples`` with the configured evaluation mode."""
-    return EVAL_MODES[eval_cfg.mode](loaded.model, loaded.tokenizer, task, examples, eval_cfg)
+def evaluate(loaded, task, examples, eval_cfg: EvalConfig, prompt_format=None):
+    """Predictions on ``examples`` with the configured evaluation mode and prompt format."""
+    mode = EVAL_MODES[eval_cfg.mode]
+    return mode(loaded.model, loaded.tokenizer, task, examples, eval_cfg, prompt_format)

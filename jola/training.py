@@ -1,7 +1,7 @@
 """The one training path every trainable method shares: HF Trainer + the method's hooks.
 
 A method supplies its trainable parameters, an optional regulariser and statistics to log;
-this module supplies the data (Alpaca prompt + target, loss on answer tokens only), AdamW with a
+this module supplies the data (the run's prompt + target, loss on answer tokens only), AdamW with a
 cosine schedule and warmup, early stopping on dev loss with the best parameters restored, and a
 jsonl training log.
 """
@@ -20,21 +20,40 @@ import torch.nn.functional as F
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
 from jola.config import TrainConfig
-from jola.prompts import build_prompt
+from jola.prompts import PromptFormat
 from jola.results import TRAIN_LOG_FILE
+from tasks import get_task
 from tasks.base import Example
 
 IGNORE_INDEX = -100
 
 
-def encode_example(tokenizer, example: Example, max_length: int) -> dict:
-    """Prompt and target tokenised separately (as at evaluation), loss only on the target + EOS."""
-    prompt_ids = tokenizer(build_prompt(example.instruction), add_special_tokens=True)["input_ids"]
-    target_ids = tokenizer(example.target, add_special_tokens=False)["input_ids"]
-    target_ids = target_ids + [tokenizer.eos_token_id]
+def encode_example(tokenizer, prompt: str, target: str, max_length: int, eos: bool = False) -> dict:
+    """Prompt and target tokenised separately (as at evaluation), loss only on the target
+    (+ EOS when ``eos``). Too long a sequence keeps its end, where the answer is."""
+    prompt_ids = tokenizer(prompt, add_special_tokens=True)["input_ids"]
+    target_ids = tokenizer(target, add_special_tokens=False)["input_ids"]
+    if eos:
+        target_ids = target_ids + [tokenizer.eos_token_id]
     input_ids = (prompt_ids + target_ids)[-max_length:]
     labels = ([IGNORE_INDEX] * len(prompt_ids) + target_ids)[-max_length:]
     return {"input_ids": input_ids, "labels": labels}
+
+
+def encode_examples(
+    tokenizer, task, examples: Sequence[Example], prompt_format: PromptFormat, max_length: int
+) -> list[dict]:
+    """Every example rendered with the run's prompt format and tokenised for training."""
+    return [
+        encode_example(
+            tokenizer,
+            prompt_format.prompt(ex.instruction),
+            prompt_format.target_text(task, ex),
+            max_length,
+            eos=prompt_format.eos,
+        )
+        for ex in examples
+    ]
 
 
 class PadCollator:
@@ -177,8 +196,10 @@ def train_method(method, loaded, splits, cfg, run_dir: Path, tracker=None) -> di
     trainable = method.trainable_parameters(model)
     assert_only_trainable(model, trainable)
 
-    train_data = [encode_example(tokenizer, ex, train_cfg.max_length) for ex in splits.train]
-    dev_data = [encode_example(tokenizer, ex, train_cfg.max_length) for ex in splits.dev]
+    task = get_task(cfg.task.name, cfg.task)
+    prompt_format = PromptFormat.from_config(cfg.prompt)
+    train_data = encode_examples(tokenizer, task, splits.train, prompt_format, train_cfg.max_length)
+    dev_data = encode_examples(tokenizer, task, splits.dev, prompt_format, train_cfg.max_length)
     steps_per_epoch = math.ceil(len(train_data) / train_cfg.batch_size)
     args = TrainingArguments(
         output_dir=str(run_dir / "trainer"),

@@ -30,7 +30,7 @@ def main(argv: list[str]) -> int:
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print("| task | suite | metrics | default source | loads here | sizes |")
+    print("| task | suite | metrics | source by data profile | loads here | sizes |")
     print("|---|---|---|---|---|---|")
     for info in infos:
         loading = [s for s in info.sources if s.loads]

@@ -7,6 +7,7 @@ MMLU-Pro domains one parameterised class behind a factory per domain.
 from __future__ import annotations
 
 from jola.config import TaskConfig
+from jola.profiles import PROFILES, task_source
 from jola.registry import Registry
 from tasks.base import Example, RawData, Splits, Task, carve_splits
 from tasks.commonsense import COMMONSENSE_TASKS
@@ -26,12 +27,24 @@ def get_task(name: str, cfg: TaskConfig | None = None) -> Task:
     return TASKS.get(name)(cfg)
 
 
-def load_splits(cfg: TaskConfig, n: int, seed: int) -> Splits:
-    """Load the task's data from ``cfg.source`` and carve train/dev/test for ``n`` and ``seed``."""
+def load_splits(cfg: TaskConfig, n: int, seed: int, profile: str = "offline") -> Splits:
+    """Load the task's data from ``cfg.source`` and carve train/dev/test for ``n`` and ``seed``.
+
+    ``source: auto`` is resolved with the data ``profile`` (:mod:`jola.profiles`; the runner
+    resolves it from the run's ``data`` before calling this).
+    """
     task = get_task(cfg.name, cfg)
-    raw = SOURCES.get(cfg.source)(task, cfg)
-    splits = carve_splits(raw, n=n, seed=seed, test_size=cfg.test_size, test_limit=cfg.test_limit)
-    splits.protocol["source"] = cfg.source
+    source = task_source(task, cfg, PROFILES.get(profile))
+    raw = SOURCES.get(source)(task, cfg)
+    splits = carve_splits(
+        raw,
+        n=n,
+        seed=seed,
+        test_size=cfg.test_size,
+        test_limit=cfg.test_limit,
+        cap_n=cfg.cap_n,
+    )
+    splits.protocol["source"] = source
     splits.protocol["description"] = raw.description
     return splits
 

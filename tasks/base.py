@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -41,12 +42,14 @@ class RawData:
     """What a source returns before carving: labelled rows for training and for testing.
 
     ``train`` is None when the source has no training split: then train/dev are carved from
-    ``test`` after a fixed test part is set aside.
+    ``test`` after a fixed test part is set aside. ``dev`` is the source's own dev split
+    (the release's valid.json), when it has one: the dev set is then sampled from it.
     """
 
     test: list[Example]
     train: list[Example] | None
     description: str
+    dev: list[Example] | None = None
 
 
 @dataclass
@@ -70,12 +73,22 @@ class Splits:
         return digest.hexdigest()
 
 
-def carve_splits(raw: RawData, n: int, seed: int, test_size: int, test_limit: int | None) -> Splits:
+def carve_splits(
+    raw: RawData,
+    n: int,
+    seed: int,
+    test_size: int,
+    test_limit: int | None,
+    cap_n: bool = False,
+) -> Splits:
     """Sample ``n`` train and ``n`` dev examples with ``seed``; fix the test set.
 
     With a training split, the test set is the source's test split and train/dev are drawn from
-    the training split. Without one, a seed-independent permutation sets the first ``test_size``
-    items aside as the test part and train/dev are drawn from the rest.
+    the training split (dev from the source's dev split when it has one, as the release samples
+    valid.json). Without one, a seed-independent permutation sets the first ``test_size`` items
+    aside as the test part and train/dev are drawn from the rest. ``cap_n`` shrinks an ``n``
+    larger than the pool allows to the largest that fits, with a warning (data-size sweeps to
+    100k); otherwise such an ``n`` is an error.
     """
     if n <= 0:
         raise UserError(f"n must be a positive number of training examples, got n={n}")
@@ -98,18 +111,39 @@ def carve_splits(raw: RawData, n: int, seed: int, test_size: int, test_limit: in
             "test": f"fixed part of {test_size} items (permutation seed {TEST_PERMUTATION_SEED})",
             "train_dev": "sampled from the remaining labelled pool",
         }
-    if 2 * n > len(pool):
-        raise UserError(
-            f"n={n} needs {2 * n} examples (n train + n dev) but the pool has {len(pool)}; "
-            f"choose n <= {len(pool) // 2}"
+    dev_pool = list(raw.dev) if raw.dev else None
+    fits = len(pool) if dev_pool is not None else len(pool) // 2
+    n_train = n
+    if n > fits:
+        if not cap_n or fits == 0:
+            need = f"{n} examples" if dev_pool is not None else f"{2 * n} examples (n + n dev)"
+            raise UserError(
+                f"n={n} needs {need} but the pool has {len(pool)}; choose n <= {fits}"
+                + ("" if cap_n else " (or task.cap_n=true to cap it)")
+            )
+        print(
+            f"warning: n={n} exceeds what the train split holds; capped at n={fits}",
+            file=sys.stderr,
         )
-    chosen = random.Random(seed).sample(range(len(pool)), 2 * n)
-    train = [pool[i] for i in chosen[:n]]
-    dev = [pool[i] for i in chosen[n:]]
+        n_train = fits
+    rng = random.Random(seed)
+    if dev_pool is not None:
+        train = [pool[i] for i in rng.sample(range(len(pool)), n_train)]
+        dev = [dev_pool[i] for i in rng.sample(range(len(dev_pool)), min(n_train, len(dev_pool)))]
+        protocol["dev"] = "sampled from the source dev split (valid.json)"
+    else:
+        chosen = rng.sample(range(len(pool)), 2 * n_train)
+        train = [pool[i] for i in chosen[:n_train]]
+        dev = [pool[i] for i in chosen[n_train:]]
     if test_limit is not None:
         test = test[:test_limit]
     protocol.update(
-        source=raw.description, pool_size=len(pool), test_size=len(test), test_limit=test_limit
+        source=raw.description,
+        pool_size=len(pool),
+        test_size=len(test),
+        test_limit=test_limit,
+        n_requested=n,
+        n_capped=n_train != n,
     )
     return Splits(train=train, dev=dev, test=test, protocol=protocol)
 
@@ -144,9 +178,17 @@ class Task(ABC):
         """Whether a source row belongs to this task (MMLU-Pro keeps one category)."""
         return True
 
-    def candidates(self, example: Example) -> dict[str, str] | None:
-        """Label -> continuation text for log-likelihood scoring (None: not a choice task)."""
+    output_type: str = "generation"  # "choice": the answer is one of a fixed set of labels
+
+    def candidates(self, example: Example, style: str = "label") -> dict[str, str] | None:
+        """Label -> continuation text for log-likelihood scoring, in the target ``style``
+        (None: not a choice task)."""
         return None
+
+    def render_target(self, target: str, style: str) -> str:
+        """The training text for an Example's ``target`` in a target style (``label`` or
+        ``sentence``, see :mod:`jola.prompts`); generation tasks train on the reference as is."""
+        return target
 
     def metric_inputs(
         self, predictions: Sequence, examples: Sequence[Example]
@@ -155,7 +197,8 @@ class Task(ABC):
         return [p.parsed for p in predictions], [ex.answer for ex in examples]
 
     def example_from_adapter_row(self, row: dict, row_id: str) -> Example:
-        """Convert a row of the authors' LLM-Adapters JSON (instruction/output/answer)."""
+        """Convert a row of the authors' files (instruction/answer; LLM-Adapters' ``output``
+        sentence is not read: the target style decides what is trained, see jola.prompts)."""
         for key in ("instruction", "answer"):
             if not isinstance(row.get(key), str):
                 raise ValueError(f"missing or non-string field '{key}'")
@@ -163,12 +206,7 @@ class Task(ABC):
         if row.get("input"):
             raise ValueError("non-empty 'input' field is not supported by this task")
         answer = row["answer"].strip()
-        target = row.get("output") or self.target_for(answer)
-        return Example(id=row_id, instruction=instruction, target=target, answer=answer)
-
-    def target_for(self, answer: str) -> str:
-        """The training target text for a gold answer."""
-        return answer
+        return Example(id=row_id, instruction=instruction, target=answer, answer=answer)
 
 
 def convert_rows(

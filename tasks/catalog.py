@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 
 from jola.config import TaskConfig
 from jola.errors import UserError
+from jola.profiles import PROFILES, task_source
 from tasks import TASKS, get_task
 from tasks.sources import SOURCES
 
@@ -74,7 +75,10 @@ def task_catalog(names: list[str] | None = None, sources=OFFLINE_SOURCES) -> lis
     for name in names or TASKS.names():
         cfg = task_config(name)
         task = get_task(name, cfg)
-        info = TaskInfo(name, task.suite, tuple(task.metrics), cfg.source)
+        by_profile = ", ".join(
+            f"{profile}: {task_source(task, cfg, PROFILES.get(profile))}" for profile in PROFILES
+        )
+        info = TaskInfo(name, task.suite, tuple(task.metrics), by_profile)
         info.sources = [source_status(name, cfg, source) for source in sources]
         infos.append(info)
     return infos

@@ -53,13 +53,16 @@ def labels_from_answer_format(instruction: str, known: Sequence[str]) -> tuple[s
 
 
 class ChoiceTask(Task):
-    """A task whose answer is one of ``labels``; the target is "the correct answer is {label}".
+    """A task whose answer is one of ``labels``; an Example's target is the bare label (the
+    release's ``answer`` field), rendered as "the correct answer is {label}" in the
+    ``sentence`` target style (LLM-Adapters' ``output``).
 
     ``release_labels`` are the labels the release's regex looks for (``paper_compat``); they
     default to ``labels`` (SIQA and OBQA share ARC's answer1..answer5 pattern in the release).
     """
 
     suite = "commonsense"
+    output_type = "choice"
     labels: tuple[str, ...] = ()
     release_labels: tuple[str, ...] = ()
 
@@ -70,8 +73,8 @@ class ChoiceTask(Task):
         self._release_labels = release
         self._release_pattern = re.compile("|".join(f"({re.escape(x)})" for x in release))
 
-    def target_for(self, answer: str) -> str:
-        return TARGET_TEMPLATE.format(answer=answer)
+    def render_target(self, target: str, style: str) -> str:
+        return TARGET_TEMPLATE.format(answer=target) if style == "sentence" else target
 
     def parse(self, generated: str) -> str:
         """The first label mentioned in the text (the release's rule), '' if none."""
@@ -83,8 +86,8 @@ class ChoiceTask(Task):
         """The labels this item offers (all of the task's labels unless the item says fewer)."""
         return example.labels or self.labels
 
-    def candidates(self, example: Example) -> dict[str, str]:
-        return {label: self.target_for(label) for label in self.item_labels(example)}
+    def candidates(self, example: Example, style: str = "label") -> dict[str, str]:
+        return {label: self.render_target(label, style) for label in self.item_labels(example)}
 
     def make_example(self, row_id: str, instruction: str, answer: str, labels: Sequence[str]):
         """An Example for ``answer`` among ``labels`` (kept on the item when they are fewer)."""
@@ -92,7 +95,7 @@ class ChoiceTask(Task):
         return Example(
             id=row_id,
             instruction=instruction,
-            target=self.target_for(answer),
+            target=answer,
             answer=answer,
             labels=item_labels,
         )

@@ -22,7 +22,7 @@ prompt without the chain of thought, ending in the LLM-Adapters "Answer format" 
 
     Answer format: A/B/C/D/E/F/G/H/I/J
 
-The target is the letter alone. The default parser reads an explicit cue first ("the answer is
+The target is the letter alone (in both target styles, see jola.prompts). The default parser reads an explicit cue first ("the answer is
 (C)", "Answer: C"), then the first stand-alone option letter ("C.", "(C)", "c) ...", "C is ..."),
 and never takes the article "A"/pronoun "I" of running text ("A good...", "I think...") or a
 letter inside a word ("Answer", "As"). ``paper_compat`` reproduces the release's parser: the first
@@ -119,8 +119,9 @@ class MmluProTask(ChoiceTask):
     def keep_row(self, row: dict) -> bool:
         return row.get("category") == self.category
 
-    def target_for(self, answer: str) -> str:
-        return answer
+    def render_target(self, target: str, style: str) -> str:
+        """The letter in both target styles (LLM-Adapters has no MMLU-Pro sentence form)."""
+        return target
 
     def parse(self, generated: str) -> str:
         if self.paper_compat:

