@@ -14,7 +14,7 @@ from jola.evaluation import (
     score_continuations,
 )
 from jola.models import load_model
-from jola.prompts import build_prompt
+from jola.prompts import PromptFormat, build_prompt
 from jola.runner import as_run_config, run, run_directory
 from tasks import get_task
 from tasks.base import Example
@@ -57,7 +57,24 @@ def test_the_planted_answer_wins(digit):
     for p in predictions:
         assert set(p.scores) == {"answer1", "answer2", "answer3"}
         assert max(p.scores, key=p.scores.get) == p.parsed
-        assert p.response == p.first_line == f"the correct answer is answer{digit}"
+        assert p.response == p.first_line == f"answer{digit}"  # the release's bare label
+
+
+def test_sentence_style_scores_the_sentence_candidates():
+    loaded = tiny()
+    plant_token(loaded, "2")
+    sentence = PromptFormat(target="sentence")
+    (prediction,) = evaluate_loglik(
+        loaded.model,
+        loaded.tokenizer,
+        get_task("siqa"),
+        EXAMPLES[:1],
+        EvalConfig(progress=False),
+        sentence,
+    )
+    assert prediction.parsed == "answer2"
+    assert prediction.response == "the correct answer is answer2"
+    assert prediction.prompt == sentence.prompt(EXAMPLES[0].instruction)
 
 
 def test_per_item_candidates_are_respected():

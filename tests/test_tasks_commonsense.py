@@ -73,9 +73,18 @@ def test_packaged_first_item_instruction_and_target(name):
     assert first.id == "validation-0"
     assert first.instruction == instruction
     assert first.answer == answer
-    assert first.target == f"the correct answer is {answer}"
+    assert first.target == answer  # the release trains on the bare label
+    assert get_task(name).render_target(first.target, "sentence") == (
+        f"the correct answer is {answer}"
+    )
     adapter = get_task(name).example_from_adapter_row(
-        {"instruction": instruction, "input": "", "output": first.target, "answer": answer}, "a"
+        {
+            "instruction": instruction,
+            "input": "",
+            "output": f"the correct answer is {answer}",
+            "answer": answer,
+        },
+        "a",
     )
     assert (adapter.instruction, adapter.target, adapter.answer) == (
         first.instruction,
@@ -162,7 +171,8 @@ def test_arc_items_with_three_or_five_choices_and_numeric_keys():
         "Answer1: v Answer2: w Answer3: x Answer4: y Answer5: z\n\n"
         "Answer format: answer1/answer2/answer3/answer4/answer5"
     )
-    assert arc.candidates(five)["answer5"] == "the correct answer is answer5"
+    assert arc.candidates(five)["answer5"] == "answer5"
+    assert arc.candidates(five, "sentence")["answer5"] == "the correct answer is answer5"
 
 
 def test_packaged_arc_keeps_per_item_choice_counts():
@@ -234,7 +244,7 @@ def test_fixture_source_loads_and_carves(name):
     assert len(splits.train) == len(splits.dev) == 4 and len(splits.test) == 4
     task = get_task(name)
     for ex in splits.train + splits.test:
-        assert ex.target == f"the correct answer is {ex.answer}"
+        assert ex.target == ex.answer
         assert ex.answer in task.item_labels(ex)
         assert ex.instruction.splitlines()[-1].startswith("Answer format:") or name == "winogrande"
 
@@ -290,10 +300,11 @@ def test_malformed_fixture_row_names_file_and_row(tmp_path):
         load_splits(cfg, 1, 0)
 
 
-def test_candidates_are_the_targets_of_the_item_labels():
+def test_candidates_are_the_targets_of_the_item_labels_in_each_style():
     task = get_task("boolq")
-    example = Example(id="x", instruction="i", target="t", answer="true")
-    assert task.candidates(example) == {
+    example = Example(id="x", instruction="i", target="true", answer="true")
+    assert task.candidates(example) == {"true": "true", "false": "false"}
+    assert task.candidates(example, "sentence") == {
         "true": "the correct answer is true",
         "false": "the correct answer is false",
     }

@@ -172,7 +172,7 @@ def test_yaml_hub_settings_name_the_parquet_export():
         ("xsum", "default", "test"),
     ]:
         cfg = task_config(name)
-        assert cfg.source == "fixture" and cfg.hub_id == f"GEM/{name}"
+        assert cfg.source == "auto" and cfg.hub_id == f"GEM/{name}"
         assert cfg.hub_revision == "refs/convert/parquet"
         assert (cfg.hub_config, cfg.hub_test_split) == (config, split)
 

@@ -205,11 +205,11 @@ def test_hub_split_without_the_domain_is_a_clear_error(tmp_path):
         load_splits(cfg, 1, 0)
 
 
-def test_yaml_defaults_are_fixture_source_and_pool_protocol_for_the_hub():
+def test_yaml_defaults_are_profile_source_and_pool_protocol_for_the_hub():
     from tasks.catalog import task_config
 
     cfg = task_config("mmlu_pro_history")
-    assert cfg.source == "fixture" and cfg.hub_id == "TIGER-Lab/MMLU-Pro"
+    assert cfg.source == "auto" and cfg.hub_id == "TIGER-Lab/MMLU-Pro"
     assert cfg.hub_train_split is None and cfg.hub_test_split == "test"
     assert 381 - cfg.test_size >= 200  # history, the smallest domain, still fits n = 100
 

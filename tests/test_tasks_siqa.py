@@ -40,7 +40,7 @@ def test_instruction_identical_across_packaged_hub_and_adapter_rows():
     adapter = task.example_from_adapter_row(ADAPTER_ITEM, "x")
     for ex in (first, original_schema, parquet_schema):
         assert ex.instruction == adapter.instruction
-        assert ex.target == adapter.target == "the correct answer is answer3"
+        assert ex.target == adapter.target == "answer3"
         assert ex.answer == adapter.answer == "answer3"
 
 

@@ -11,6 +11,7 @@ from jola.config import EvalConfig, ModelConfig
 from jola.evaluation import evaluate_generate
 from jola.methods.jola import attach_trained_edits
 from jola.models import load_model
+from jola.prompts import PromptFormat, build_prompt
 from jola.runner import as_run_config, run, run_directory
 from jola.training import (
     IGNORE_INDEX,
@@ -19,6 +20,7 @@ from jola.training import (
     assert_only_trainable,
     causal_lm_loss,
     encode_example,
+    encode_examples,
 )
 from tasks import get_task, load_splits
 from tasks.base import Example
@@ -29,6 +31,13 @@ EXAMPLE = Example(
 )
 
 
+def encode(tokenizer, example, max_length=512, eos=True):
+    """An example as training encodes it (release template; EOS as asked)."""
+    return encode_example(
+        tokenizer, build_prompt(example.instruction), example.target, max_length, eos=eos
+    )
+
+
 @pytest.fixture()
 def tiny():
     return load_model(ModelConfig(name="tiny_random", source="tiny_random"))
@@ -36,7 +45,7 @@ def tiny():
 
 def test_encode_example_masks_the_prompt(tiny):
     tok = tiny.tokenizer
-    enc = encode_example(tok, EXAMPLE, max_length=512)
+    enc = encode(tok, EXAMPLE, eos=True)
     n_target = len(tok(EXAMPLE.target, add_special_tokens=False)["input_ids"]) + 1
     assert enc["labels"][:-n_target] == [IGNORE_INDEX] * (len(enc["labels"]) - n_target)
     assert enc["labels"][-n_target:] == enc["input_ids"][-n_target:]
@@ -44,10 +53,38 @@ def test_encode_example_masks_the_prompt(tiny):
     assert tok.decode(enc["input_ids"]).startswith("Below is an instruction")
 
 
+def test_release_encoding_is_prompt_plus_bare_answer_without_eos(tiny):
+    """The release's SFT text: its template + the data's answer field, no EOS."""
+    tok = tiny.tokenizer
+    task = get_task("siqa")
+    example = Example(id="e", instruction="Pick one.", target="answer2", answer="answer2")
+    (enc,) = encode_examples(tok, task, [example], PromptFormat(), max_length=512)
+    text = tok.decode(enc["input_ids"], skip_special_tokens=True)
+    assert text == (
+        "Below is an instruction that describes a task. Write a response that appropriately "
+        "completes the request.\n ### Instruction:\nPick one.\n\n### Response:\nanswer2"
+    )
+    assert enc["input_ids"][-1] != tok.eos_token_id
+    n_target = len(tok("answer2", add_special_tokens=False)["input_ids"])
+    assert sum(label != IGNORE_INDEX for label in enc["labels"]) == n_target
+    sentence = PromptFormat(template="alpaca", target="sentence", eos=True)
+    (old,) = encode_examples(tok, task, [example], sentence, max_length=512)
+    assert tok.decode(old["input_ids"], skip_special_tokens=True).endswith(
+        "request.\n\n### Instruction:\nPick one.\n\n### Response:\nthe correct answer is answer2"
+    )
+    assert old["input_ids"][-1] == tok.eos_token_id
+
+
+def test_too_long_a_prompt_keeps_its_end(tiny):
+    enc = encode(tiny.tokenizer, EXAMPLE, max_length=16, eos=False)
+    assert len(enc["input_ids"]) == 16
+    assert tiny.tokenizer.decode(enc["input_ids"]).endswith("answer2")
+
+
 def test_answer_only_logits_give_the_full_vocabulary_loss(tiny):
     collate = PadCollator(tiny.tokenizer.pad_token_id)
     other = Example(id="f", instruction="A longer instruction " * 4, target="answer1", answer="a")
-    batch = collate([encode_example(tiny.tokenizer, ex, 512) for ex in (EXAMPLE, other)])
+    batch = collate([encode(tiny.tokenizer, ex) for ex in (EXAMPLE, other)])
     full = causal_lm_loss(tiny.model, batch, answer_only_logits=False)
     fast = causal_lm_loss(tiny.model, batch, answer_only_logits=True)
     torch.testing.assert_close(fast, full, rtol=1e-5, atol=1e-6)
@@ -92,7 +129,7 @@ def test_bf16_base_keeps_fp32_edits_and_gradients(tiny):
         p.requires_grad_(False)
     handle = editing.attach(model, editing.EditConfig())
     model.train()
-    batch = PadCollator(tiny.tokenizer.pad_token_id)([encode_example(tiny.tokenizer, EXAMPLE, 512)])
+    batch = PadCollator(tiny.tokenizer.pad_token_id)([encode(tiny.tokenizer, EXAMPLE)])
     causal_lm_loss(model, batch, answer_only_logits=True).backward()
     grads = [p.grad for p in handle.edits.parameters()]
     assert all(p.dtype == torch.float32 for p in handle.edits.parameters())
