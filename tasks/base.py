@@ -185,6 +185,10 @@ class Task(ABC):
         (None: not a choice task)."""
         return None
 
+    def reference_accuracies(self, examples: Sequence[Example]) -> dict:
+        """Chance and majority-class accuracy on ``examples`` (choice tasks; {} otherwise)."""
+        return {}
+
     def render_target(self, target: str, style: str) -> str:
         """The training text for an Example's ``target`` in a target style (``label`` or
         ``sentence``, see :mod:`jola.prompts`); generation tasks train on the reference as is."""

@@ -82,6 +82,21 @@ class ChoiceTask(Task):
             return first_group_label(self._release_pattern, self._release_labels, generated)
         return first_group_label(self._pattern, self.labels, generated)
 
+    def reference_accuracies(self, examples: Sequence[Example]) -> dict:
+        """What an accuracy on ``examples`` must beat: chance (uniform guessing among each
+        item's offered labels) and always answering the most frequent gold label."""
+        if not examples:
+            return {}
+        counts: dict[str, int] = {}
+        for ex in examples:
+            counts[ex.answer] = counts.get(ex.answer, 0) + 1
+        majority = max(sorted(counts), key=counts.get)
+        return {
+            "chance_acc": sum(1 / len(self.item_labels(ex)) for ex in examples) / len(examples),
+            "majority_acc": counts[majority] / len(examples),
+            "majority_label": majority,
+        }
+
     def item_labels(self, example: Example) -> tuple[str, ...]:
         """The labels this item offers (all of the task's labels unless the item says fewer)."""
         return example.labels or self.labels

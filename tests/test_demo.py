@@ -29,7 +29,7 @@ def test_demo_runs_both_methods_and_prints_them_side_by_side(tmp_path, capsys):
     assert demo.main(extra) == 0
     out = capsys.readouterr().out
     assert "n=4 train + 4 dev, JoLA <= 1 epochs" in out
-    table = out[out.index("method     test acc") :].splitlines()
+    table = out[out.index("method     test acc  chance majority") :].splitlines()
     for name in ("zero_shot", "jola"):
         results = json.loads(
             (
@@ -38,6 +38,18 @@ def test_demo_runs_both_methods_and_prints_them_side_by_side(tmp_path, capsys):
         )
         row = next(line for line in table if line.startswith(name))
         assert f"{results['metrics']['acc']:.4f}" in row and str(results["data"]["n_test"]) in row
+        # chance and majority-class accuracy of the same test items sit beside the accuracy
+        answers = [
+            json.loads(line)["answer"]
+            for line in (
+                tmp_path / "tiny_random" / name / "siqa" / "n4" / "seed42" / "predictions.jsonl"
+            )
+            .read_text()
+            .splitlines()
+        ]
+        majority = max(answers.count(label) for label in set(answers)) / len(answers)
+        assert row.split()[2:4] == [f"{1 / 3:.4f}", f"{majority:.4f}"]
+    assert "scripts/preflight.py experiment=paper_main model=llama31_8b" in out
     # a second demo reuses the finished runs
     assert demo.main(extra) == 0
     assert capsys.readouterr().out.count("skip: ") == 2
