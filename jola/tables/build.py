@@ -67,6 +67,17 @@ class Table:
         return any(cell.partial for row in self.rows for cell in row.cells.values())
 
 
+def profile_notes(results: Results, model: str) -> list[str]:
+    """A table of a non-paper data profile says so in its notes (its title names it too)."""
+    if results.paper_data(model):
+        return []
+    return [
+        f"Data profile '{results.profiles[model]}': every number here comes from offline "
+        "stand-ins (packaged validation carves, fixtures), not the paper's data; they are not "
+        "comparable with the paper's or with paper-data runs."
+    ]
+
+
 def _rows_for(methods: Sequence[str], make_cells) -> list[Row]:
     return [Row(key=m, label=method_label(m), cells=make_cells(m)) for m in methods]
 
@@ -100,6 +111,7 @@ def main_table(results: Results, model: str, n: int, suites: dict) -> Table:
         "BERTScore on the 0-100 scale.",
         f"Rows marked 'published' are the JoLA paper's numbers for {PUBLISHED_MODEL}, printed "
         "for reference; they are not runs of this project and enter no average.",
+        *profile_notes(results, model),
     ]
     return Table(
         stem=f"{_safe(model)}/main_n{n}",
@@ -153,6 +165,7 @@ def suite_table(results: Results, model: str, suite: str, n: int, suites: dict) 
         return out
 
     notes = [f"{_scale_note(metrics)}; Avg = mean over the {len(averaged)} tasks."]
+    notes += profile_notes(results, model)
     if set(task_names) - set(averaged):
         notes.append("Tasks outside the paper's suite are shown but not averaged.")
     return Table(
@@ -185,5 +198,5 @@ def datasize_table(results: Results, model: str, task: str) -> Table | None:
         row_header="method",
         columns=[Column(f"n{n}", f"n={n}") for n in ns],
         rows=_rows_for(methods, cells),
-        notes=[f"{_scale_note([metric])}."],
+        notes=[f"{_scale_note([metric])}.", *profile_notes(results, model)],
     )

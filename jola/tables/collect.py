@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from jola.profiles import STAND_IN_SOURCES
 from jola.results import FAILED_FILE, RESULTS_FILE
 from jola.tables.labels import _safe, order_methods
 from jola.tables.scales import STORED_SCALES, display
@@ -74,6 +75,8 @@ class Run:
     method_stats: dict = field(default_factory=dict)
     config: dict = field(default_factory=dict)
     scales: dict = field(default_factory=dict)  # metric -> scale recorded in metric_info
+    profile: str = "paper"  # the data profile (jola.profiles); non-paper runs are grouped apart
+    stand_in: bool = False  # scored on a packaged carve or a fixture, not the paper's data
 
     @property
     def key(self) -> tuple[str, str, str, int]:
@@ -137,8 +140,12 @@ def read_run(results_path: Path, root: Path, suites: dict[str, tuple[str, ...]])
         for name, entry in info.items()
         if isinstance(entry, dict) and isinstance(entry.get("scale"), str)
     }
+    profile, stand_in = _data_origin(data)
+    model_group = str(values["model"])
+    if profile != "paper":  # never in the same table as paper-data runs of the model
+        model_group = f"{model_group}, {profile} data"
     return Run(
-        model=str(values["model"]),
+        model=model_group,
         method=str(values["method"]),
         task=str(values["task"]),
         suite=str(suite),
@@ -150,7 +157,22 @@ def read_run(results_path: Path, root: Path, suites: dict[str, tuple[str, ...]])
         method_stats=data.get("method_stats") or {},
         config=data.get("config") or {},
         scales=scales,
+        profile=profile,
+        stand_in=stand_in,
     )
+
+
+def _data_origin(data: dict) -> tuple[str, bool]:
+    """(profile, stand_in) of a results.json; runs written before profiles existed are read
+    from their task source (packaged and fixture are the offline stand-ins)."""
+    config = data.get("config") if isinstance(data.get("config"), dict) else {}
+    task_cfg = config.get("task") if isinstance(config.get("task"), dict) else {}
+    source = task_cfg.get("source")
+    stand_in = bool(data.get("stand_in", source in STAND_IN_SOURCES))
+    profile = data.get("profile")
+    if not isinstance(profile, str):
+        profile = "offline" if source in STAND_IN_SOURCES else "paper"
+    return profile, stand_in
 
 
 def _suite_of(task: str, suites: dict[str, tuple[str, ...]]) -> str:
@@ -215,6 +237,7 @@ class Cell:
     seed_counts: tuple[int, ...] = ()
     tasks: int | None = None  # tasks an average covers
     total: int | None = None  # tasks of the suite
+    stand_in: bool = False  # a task cell scored on stand-in data (marked in the tables)
 
     @property
     def missing(self) -> bool:
@@ -233,6 +256,8 @@ class Results:
         self.runs = list(runs)
         self.values: dict[tuple, dict[int, float]] = defaultdict(dict)
         self.n_tests: dict[tuple, set] = defaultdict(set)
+        self.stand_ins = {run.key for run in self.runs if run.stand_in}
+        self.profiles = {run.model: run.profile for run in self.runs}
         for run in self.runs:
             for metric, value in run.metrics.items():
                 self.values[(*run.key, metric)][run.seed] = value * display(metric).factor
@@ -264,6 +289,8 @@ class Results:
                     "seeds": len(self.values[key]),
                     "seed_list": " ".join(str(s) for s in sorted(self.values[key])),
                     "n_test": " ".join(str(t) for t in n_tests),
+                    "profile": self.profiles[model],
+                    "stand_in": (model, method, task, n) in self.stand_ins,
                 }
             )
         return pd.DataFrame(rows)
@@ -273,16 +300,30 @@ class Results:
         if not per_seed:
             return Cell()
         values = [per_seed[s] for s in sorted(per_seed)]
-        return Cell(mean=_mean(values), std=_std(values), seed_counts=(len(values),))
+        return Cell(
+            mean=_mean(values),
+            std=_std(values),
+            seed_counts=(len(values),),
+            stand_in=(model, method, task, n) in self.stand_ins,
+        )
+
+    def paper_data(self, model: str) -> bool:
+        """Whether the runs of this table group are on the paper's data profile."""
+        return self.profiles.get(model, "paper") == "paper"
 
     def average(
         self, model: str, method: str, task_names: Sequence[str], n: int, metric: str
     ) -> Cell:
-        """Mean of the per-task means over the tasks present (see the module docstring)."""
+        """Mean of the per-task means over the tasks present (see the module docstring).
+
+        In a paper-data group, a task scored on a stand-in never enters the average (it counts
+        as missing, so the average is marked partial)."""
+        refuse = self.paper_data(model)
         present = [
             self.values[(model, method, t, n, metric)]
             for t in task_names
             if self.values.get((model, method, t, n, metric))
+            and not (refuse and (model, method, t, n) in self.stand_ins)
         ]
         if not present:
             return Cell(tasks=0, total=len(task_names))

@@ -11,6 +11,7 @@ from jola.tables.collect import Cell
 
 MISSING = "–"
 PARTIAL_MARK = "†"
+STAND_IN_MARK = "§"
 
 GENERAL_NOTES = (
     f"mean ± std over seeds (sample std); one seed: the mean alone; {MISSING}: no run.",
@@ -30,6 +31,8 @@ def cell_text(cell: Cell, latex: bool = False) -> str:
         text += (r" $\pm$ " if latex else " ± ") + _fmt(cell.std)
     if cell.partial:
         text += (r"$^\dagger$" if latex else PARTIAL_MARK) + f" ({cell.tasks}/{cell.total})"
+    if cell.stand_in:
+        text += r"\S" if latex else STAND_IN_MARK
     return text
 
 
@@ -43,6 +46,11 @@ def seeds_text(row: Row, latex: bool = False) -> str:
 
 def table_notes(table: Table) -> list[str]:
     notes = list(GENERAL_NOTES) + table.notes
+    if any(cell.stand_in for row in table.rows for cell in row.cells.values()):
+        notes.append(
+            f"{STAND_IN_MARK} scored on a stand-in (a packaged validation carve or a fixture), "
+            "not the paper's data: a smoke-test number, never in a paper-data average."
+        )
     if table.has_partial():
         notes.append(
             f"{PARTIAL_MARK} partial average: (k/N) = only k of the suite's N tasks have runs; the "
@@ -70,7 +78,7 @@ def to_markdown(table: Table) -> str:
 
 _LATEX_ESCAPES = {"\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#"}
 _LATEX_ESCAPES.update({"$": r"\$", "{": r"\{", "}": r"\}", "–": "--", "±": r"$\pm$"})
-_LATEX_ESCAPES.update({PARTIAL_MARK: r"$^\dagger$"})
+_LATEX_ESCAPES.update({PARTIAL_MARK: r"$^\dagger$", STAND_IN_MARK: r"\S{}"})
 
 
 def latex_escape(text: str) -> str:
