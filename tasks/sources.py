@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 from jola.config import TaskConfig
@@ -98,12 +99,36 @@ def _load_dataset(task: Task, where: str, *args, **kwargs):
 
 
 PARQUET_EXPORT_REVISION = "refs/convert/parquet"
+COMMIT_SHA = re.compile(r"[0-9a-f]{40}")
+
+
+def parquet_export_commit(revision: str | None) -> str | None:
+    """The git revision to read when ``revision`` names the hub's parquet export, else None.
+
+    ``refs/convert/parquet`` is the export branch as it is now; ``refs/convert/parquet@<sha>``
+    (40 hex digits) pins one commit of that branch, whose files keep the export layout.
+    """
+    if revision is None:
+        return None
+    if revision == PARQUET_EXPORT_REVISION:
+        return revision
+    prefix = f"{PARQUET_EXPORT_REVISION}@"
+    if not revision.startswith(prefix):
+        return None
+    commit = revision[len(prefix) :]
+    if not COMMIT_SHA.fullmatch(commit):
+        raise UserError(
+            f"task.hub_revision={revision!r}: after '{prefix}' comes a full commit sha of the "
+            "export branch (40 lower-case hex digits)"
+        )
+    return commit
 
 
 def hub_load_arguments(task: Task, cfg: TaskConfig) -> tuple[tuple, dict]:
     """Positional and keyword arguments of ``datasets.load_dataset`` for the hub source.
 
-    The parquet export of a script dataset (``hub_revision: refs/convert/parquet``) stores
+    The parquet export of a script dataset (``hub_revision: refs/convert/parquet``, or
+    ``refs/convert/parquet@<sha>`` for one commit of it) stores
     ``<config>/<split>/NNNN.parquet``; its files are named explicitly so that GEM's challenge
     sets (folders like ``challenge_train_sample``) are not merged into train/validation/test by
     datasets' split-name inference.
@@ -111,20 +136,29 @@ def hub_load_arguments(task: Task, cfg: TaskConfig) -> tuple[tuple, dict]:
     hub_id = cfg.hub_id or task.default_hub_id
     if not hub_id:
         raise UserError(f"task '{task.name}': source=hub needs task.hub_id")
-    if cfg.hub_revision == PARQUET_EXPORT_REVISION:
+    export_commit = parquet_export_commit(cfg.hub_revision)
+    if export_commit is not None:
         config = cfg.hub_config or "default"
         splits = [split for split in (cfg.hub_train_split, cfg.hub_test_split) if split]
         data_files = {split: f"{config}/{split}/*.parquet" for split in splits}
-        return (hub_id,), {"revision": cfg.hub_revision, "data_files": data_files}
+        return (hub_id,), {"revision": export_commit, "data_files": data_files}
     args = (hub_id,) if cfg.hub_config is None else (hub_id, cfg.hub_config)
     return args, ({"revision": cfg.hub_revision} if cfg.hub_revision else {})
 
 
+def hub_source_name(hub_id: str, cfg: TaskConfig) -> str:
+    """``<id>[<config>]@<revision as requested>`` (``@unpinned`` without one): how a hub
+    source is named in errors and in the run's ``data.description`` (results.json)."""
+    config = f"[{cfg.hub_config}]" if cfg.hub_config else ""
+    return f"{hub_id}{config}@{cfg.hub_revision or 'unpinned'}"
+
+
 @SOURCES.register("hub")
 def load_hub(task: Task, cfg: TaskConfig) -> RawData:
-    """A Hugging Face dataset id (parquet-backed; script datasets no longer load)."""
+    """A Hugging Face dataset id (parquet-backed; script datasets no longer load). The
+    description records the id, config and requested revision: ``hub:<id>[<config>]@<rev>``."""
     args, kwargs = hub_load_arguments(task, cfg)
-    where = args[0] if not kwargs.get("revision") else f"{args[0]}@{kwargs['revision']}"
+    where = hub_source_name(args[0], cfg)
     data = _load_dataset(task, where, *args, **kwargs)
     return raw_from_splits(task, data, cfg.hub_train_split, cfg.hub_test_split, where, "hub")
 
