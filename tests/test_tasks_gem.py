@@ -165,15 +165,21 @@ def test_hub_arguments_for_plain_parquet_repos():
 def test_yaml_hub_settings_name_the_parquet_export():
     from tasks.catalog import task_config
 
-    for name, config, split in [
-        ("common_gen", "default", "validation"),
-        ("e2e_nlg", "default", "test"),
-        ("web_nlg", "en", "test"),
-        ("xsum", "default", "test"),
+    for name, hub_id, config, revision, split in [
+        (
+            "common_gen",
+            "GEM/common_gen",
+            "default",
+            "refs/convert/parquet@62063f847b090959b6fd342f9c8582f61a6bbb53",
+            "validation",
+        ),
+        ("e2e_nlg", "GEM/e2e_nlg", "default", "refs/convert/parquet", "test"),
+        ("web_nlg", "GEM/web_nlg", "en", "refs/convert/parquet", "test"),
+        ("xsum", "EdinburghNLP/xsum", "default", "refs/convert/parquet", "test"),
     ]:
         cfg = task_config(name)
-        assert cfg.source == "auto" and cfg.hub_id == f"GEM/{name}"
-        assert cfg.hub_revision == "refs/convert/parquet"
+        assert cfg.source == "auto" and cfg.hub_id == hub_id
+        assert cfg.hub_revision == revision
         assert (cfg.hub_config, cfg.hub_test_split) == (config, split)
 
 
