@@ -20,7 +20,7 @@ import torch
 
 from jola.config import ModelConfig
 from jola.errors import UserError
-from jola.profiles import hub_is_offline, prefetch_hint
+from jola.profiles import hub_load_error
 from jola.registry import Registry
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -119,17 +119,6 @@ def load_hub_model(cfg: ModelConfig, dtype: torch.dtype):
     except OSError as err:
         raise UserError(hub_load_error(f"model '{cfg.name}'", cfg.path, err)) from err
     return model, tokenizer, {"path": cfg.path}
-
-
-def hub_load_error(what: str, resource: str, err: BaseException) -> str:
-    """One line: what was requested, why it did not load, and how to prefetch a hub resource."""
-    reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
-    if Path(os.path.expanduser(resource)).is_dir():
-        return f"{what}: cannot load the local folder {resource}: {reason}"
-    offline = " (HF_HUB_OFFLINE=1: only the local cache is read)" if hub_is_offline() else ""
-    return f"{what}: cannot load '{resource}' from the hub or its cache{offline}: {reason}; " + (
-        prefetch_hint()
-    )
 
 
 def find_package_file(package: str, filename: str) -> Path:

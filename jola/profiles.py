@@ -166,3 +166,14 @@ def prefetch_hint() -> str:
         "prefetch it on a machine with network: python scripts/preflight.py <the same "
         "overrides> --download (then run with HF_HUB_OFFLINE=1)"
     )
+
+
+def hub_load_error(what: str, resource: str, err: BaseException) -> str:
+    """One line: what was requested, why it did not load, and how to prefetch a hub resource."""
+    reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+    if Path(os.path.expanduser(resource)).is_dir():
+        return f"{what}: cannot load the local folder {resource}: {reason}"
+    offline = " (HF_HUB_OFFLINE=1: only the local cache is read)" if hub_is_offline() else ""
+    return f"{what}: cannot load '{resource}' from the hub or its cache{offline}: {reason}; " + (
+        prefetch_hint()
+    )

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from jola.config import TaskConfig
 from jola.errors import UserError
+from jola.profiles import hub_load_error
 from jola.registry import Registry
 from tasks.base import RawData, Task, convert_rows
 
@@ -95,7 +96,10 @@ def _load_dataset(task: Task, where: str, *args, **kwargs):
     try:
         return load_dataset(*args, **kwargs)
     except Exception as err:  # datasets raises many types for a missing/unreachable dataset
-        raise UserError(f"task '{task.name}': cannot load dataset {where}: {err}") from err
+        if args and args[0] in ("json", "parquet"):  # a local file: no hub advice
+            reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise UserError(f"task '{task.name}': cannot load dataset {where}: {reason}") from err
+        raise UserError(hub_load_error(f"task '{task.name}': dataset", where, err)) from err
 
 
 PARQUET_EXPORT_REVISION = "refs/convert/parquet"
