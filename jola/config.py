@@ -218,8 +218,12 @@ def _visible_gpus() -> int:
 
 
 def register_resolvers() -> None:
-    """``${num_gpus:}``: the number of visible GPUs (at least 1), used by local_parallel."""
+    """``${num_gpus:}``: the number of visible GPUs (at least 1), used by local_parallel;
+    ``${jola_run_subdir:}``: a run's directory below output_root (jola.variants)."""
     from omegaconf import OmegaConf
+
+    from jola.variants import register_resolver
 
     if not OmegaConf.has_resolver("num_gpus"):
         OmegaConf.register_new_resolver("num_gpus", _visible_gpus)
+    register_resolver()

@@ -8,3 +8,7 @@ class UserError(Exception):
 def unknown_choice(kind: str, value: object, choices) -> UserError:
     """The error for a name that is not in a registry, listing what is available."""
     return UserError(f"unknown {kind} '{value}'; choices: {', '.join(sorted(choices))}")
+
+
+class TrainingDiverged(UserError):
+    """A non-finite training or dev loss, or non-finite trained parameters: nothing is saved."""

@@ -41,7 +41,8 @@ class Prediction:
     parsed: str
     answer: str
     scores: dict[str, float] | None = None  # loglik: summed log-probability per label
-    prompt: str = ""  # the exact prompt string the model saw
+    prompt: str = ""  # the exact prompt string (before truncation to the model's context)
+    truncated: bool = False  # the prompt lost its beginning to fit the model's context
 
     @property
     def correct(self) -> bool:
@@ -77,6 +78,12 @@ def evaluation_pass(model, total: int, description: str, progress: bool, unit: s
         model.train(was_training)
 
 
+def context_length(model) -> int | None:
+    """The number of positions the model was built for (None when it does not say)."""
+    value = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    return int(value) if isinstance(value, int) and value > 0 else None
+
+
 def stop_token_ids(model, tokenizer) -> list[int]:
     """Every token that ends a response: the model's generation-config EOS ids (Llama 3.x
     Instruct lists three) and the tokenizer's EOS, as the release's ``generate`` stops on the
@@ -103,15 +110,27 @@ def generate_responses(
     progress: bool = True,
     description: str = "generate",
     sort_by_length: bool = True,
+    truncated: list[int] | None = None,
 ) -> list[str]:
     """Generate a continuation for each prompt (greedy or beam search, no sampling).
 
     Batches hold prompts of similar length (``sort_by_length``), so little compute goes to
-    padding; responses come back in the order of ``prompts`` either way."""
+    padding; responses come back in the order of ``prompts`` either way. A prompt that would
+    not fit the model's context with ``max_new_tokens`` keeps its end (as training keeps it);
+    its index is appended to ``truncated``."""
     tokenizer.padding_side = "left"
     device = next(model.parameters()).device
     eos_ids = stop_token_ids(model, tokenizer)
-    encoded = [tokenizer(p, add_special_tokens=True)["input_ids"] for p in prompts]
+    limit = context_length(model)
+    room = None if limit is None else max(limit - max_new_tokens, 1)
+    encoded = []
+    for index, prompt in enumerate(prompts):
+        ids = tokenizer(prompt, add_special_tokens=True)["input_ids"]
+        if room is not None and len(ids) > room:
+            ids = ids[-room:]
+            if truncated is not None:
+                truncated.append(index)
+        encoded.append(ids)
     responses: list[str] = [""] * len(prompts)
     batches = length_sorted_batches([len(ids) for ids in encoded], batch_size, sort=sort_by_length)
     with evaluation_pass(model, len(prompts), description, progress, unit="ex") as bar:
@@ -144,12 +163,16 @@ def evaluate_generate(
 ) -> list[Prediction]:
     """The paper's protocol: generate, keep the first line, parse with the task's parser."""
     prompt_format = prompt_format or DEFAULT_FORMAT
-    max_new_tokens = cfg.max_new_tokens or task.default_max_new_tokens
+    max_new_tokens = (
+        task.default_max_new_tokens if cfg.max_new_tokens is None else cfg.max_new_tokens
+    )
     prompts = [prompt_format.prompt(ex.instruction) for ex in examples]
+    truncated: list[int] = []
     responses = generate_responses(
         model,
         tokenizer,
         prompts,
+        truncated=truncated,
         max_new_tokens=max_new_tokens,
         num_beams=cfg.num_beams,
         batch_size=cfg.batch_size,
@@ -157,7 +180,8 @@ def evaluate_generate(
         description=f"eval {task.name}",
     )
     predictions = []
-    for ex, prompt, response in zip(examples, prompts, responses):
+    cut = set(truncated)
+    for index, (ex, prompt, response) in enumerate(zip(examples, prompts, responses)):
         line = first_line(response)
         predictions.append(
             Prediction(
@@ -167,17 +191,23 @@ def evaluate_generate(
                 parsed=task.parse(line),
                 answer=ex.answer,
                 prompt=prompt,
+                truncated=index in cut,
             )
         )
     return predictions
 
 
-def continuation_ids(tokenizer, prompt: str, continuation: str) -> tuple[list[int], list[int]]:
-    """Prompt and continuation token ids, tokenised separately as the training data is."""
+def continuation_ids(
+    tokenizer, prompt: str, continuation: str, limit: int | None = None
+) -> tuple[list[int], list[int]]:
+    """Prompt and continuation token ids, tokenised separately as the training data is; with a
+    context ``limit`` the prompt keeps its end so that both fit (as training truncates)."""
     prompt_ids = tokenizer(prompt, add_special_tokens=True)["input_ids"]
     target_ids = tokenizer(continuation, add_special_tokens=False)["input_ids"]
     if not target_ids:
         raise ValueError(f"candidate {continuation!r} tokenises to nothing")
+    if limit is not None and len(prompt_ids) + len(target_ids) > limit:
+        prompt_ids = prompt_ids[-max(limit - len(target_ids), 1) :]
     return prompt_ids, target_ids
 
 
@@ -282,8 +312,9 @@ def score_candidates(
     :func:`score_continuations`.
     """
     requests, plans = [], []
+    limit = context_length(model)
     for prompt, texts in items:
-        encoded = [continuation_ids(tokenizer, prompt, text) for text in texts]
+        encoded = [continuation_ids(tokenizer, prompt, text, limit) for text in texts]
         prompt_ids, targets = encoded[0][0], [target for _, target in encoded]
         shared = common_prefix(targets)
         lasts = [target[-1] for target in targets]
@@ -327,6 +358,7 @@ def evaluate_loglik(
         progress=cfg.progress,
         description=f"loglik {task.name}",
     )
+    limit = context_length(model)
     predictions = []
     for ex, prompt, options, values in zip(examples, prompts, candidates, scores):
         by_label = dict(zip(options, values))
@@ -340,6 +372,11 @@ def evaluate_loglik(
                 answer=ex.answer,
                 scores=by_label,
                 prompt=prompt,
+                truncated=limit is not None
+                and any(
+                    sum(map(len, continuation_ids(tokenizer, prompt, text))) > limit
+                    for text in options.values()
+                ),
             )
         )
     return predictions

@@ -58,8 +58,15 @@ def sweep_id() -> str:
     return os.environ[SWEEP_ID_ENV]
 
 
-def run_in_job(cfg, hydra_cfg=None) -> dict:
-    """Run one configured experiment inside a Hydra job (single run or sweep member)."""
+def new_sweep_id() -> str:
+    """Start a new sweep id in this process's environment (the launcher's workers inherit it)."""
+    os.environ.pop(SWEEP_ID_ENV, None)
+    return sweep_id()
+
+
+def run_in_job(cfg, hydra_cfg=None, outcome: dict | None = None) -> dict:
+    """Run one configured experiment inside a Hydra job (single run or sweep member);
+    ``outcome`` receives the run directory and status (see :func:`jola.runner.run`)."""
     from hydra.types import RunMode
 
     from jola.runner import run
@@ -71,5 +78,5 @@ def run_in_job(cfg, hydra_cfg=None) -> dict:
         with claimed_gpu() as gpu:
             if gpu is not None:
                 cfg.model.device = f"cuda:{gpu}"
-            return run(cfg)
-    return run(cfg)
+            return run(cfg, outcome)
+    return run(cfg, outcome)

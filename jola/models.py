@@ -7,7 +7,9 @@ function, never growing an if/else chain.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import json
 import os
 import shutil
 import sys
@@ -166,6 +168,7 @@ def convert_gguf_to_hf(gguf_path: Path, destination: Path) -> Path:
     try:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        write_checksums(tmp)
         try:
             os.replace(tmp, destination)
         except OSError:
@@ -174,6 +177,62 @@ def convert_gguf_to_hf(gguf_path: Path, destination: Path) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return destination
+
+
+CHECKSUM_FILE = "jola_checksums.json"
+
+
+def _weight_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix in (".safetensors", ".bin"))
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_checksums(folder: Path) -> None:
+    """Record size, mtime and sha256 of every weight file the conversion wrote."""
+    entries = {
+        p.name: {"size": p.stat().st_size, "mtime_ns": p.stat().st_mtime_ns, "sha256": _sha256(p)}
+        for p in _weight_files(folder)
+    }
+    (folder / CHECKSUM_FILE).write_text(json.dumps(entries, indent=2, sort_keys=True) + "\n")
+
+
+def rebuild_hint(folder: Path) -> str:
+    return f"delete the folder to rebuild it (rm -rf {folder}); the next run converts it again"
+
+
+def verify_checksums(folder: Path) -> None:
+    """A cached conversion is what was written: a weight file whose size or mtime changed is
+    hashed again and must match; a missing or changed file is a one-line error naming the
+    folder. (Size and mtime unchanged: trusted without hashing, so the check costs nothing.)"""
+    path = folder / CHECKSUM_FILE
+    if not path.exists():
+        write_checksums(folder)  # a cache from before checksums: trusted once, recorded now
+        return
+    try:
+        recorded = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UserError(
+            f"cached model {folder}: {CHECKSUM_FILE} is corrupt; {rebuild_hint(folder)}"
+        ) from err
+    for name, entry in recorded.items():
+        weights = folder / name
+        if not weights.exists():
+            raise UserError(f"cached model {folder}: {name} is missing; {rebuild_hint(folder)}")
+        stat = weights.stat()
+        if stat.st_size == entry["size"] and stat.st_mtime_ns == entry["mtime_ns"]:
+            continue
+        if stat.st_size != entry["size"] or _sha256(weights) != entry["sha256"]:
+            raise UserError(
+                f"cached model {folder}: {name} does not match the checksum recorded when it was "
+                f"written (truncated or overwritten); {rebuild_hint(folder)}"
+            )
 
 
 @MODEL_SOURCES.register("packaged_gguf")
@@ -186,8 +245,15 @@ def load_packaged_gguf_model(cfg: ModelConfig, dtype: torch.dtype):
     gguf_path = find_package_file(cfg.gguf_package, cfg.gguf_file)
     cache = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir() / "models"
     folder = convert_gguf_to_hf(gguf_path, cache / cfg.name)
+    verify_checksums(folder)
     local = ModelConfig(**{**cfg.__dict__, "source": "hub", "path": str(folder)})
-    model, tokenizer, _ = load_hub_model(local, dtype)
+    try:
+        model, tokenizer, _ = load_hub_model(local, dtype)
+    except (UserError, OSError, ValueError, RuntimeError) as err:
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        raise UserError(
+            f"cached model {folder} does not load ({reason}); {rebuild_hint(folder)}"
+        ) from err
     return model, tokenizer, {"path": str(folder), "gguf": str(gguf_path)}
 
 

@@ -86,15 +86,16 @@ def task_source(task, task_cfg, profile: DataProfile) -> str:
     return profile.source_for(task)
 
 
-def resolve_profile(cfg):
+def resolve_profile(cfg, quiet: bool = False):
     """A copy of the RunConfig with ``data``, ``task.source`` and ``eval.bertscore_model``
-    concrete (no ``auto`` left); a stand-in source under the paper profile is announced."""
+    concrete (no ``auto`` left); a stand-in source under the paper profile is announced
+    (unless ``quiet``)."""
     import tasks
 
     profile = PROFILES.get(profile_name(cfg))
     task = tasks.get_task(cfg.task.name, cfg.task)
     source = task_source(task, cfg.task, profile)
-    if not profile.stand_ins and source in STAND_IN_SOURCES:
+    if not quiet and not profile.stand_ins and source in STAND_IN_SOURCES:
         print(
             f"warning: data=paper but task.source={source}: {cfg.task.name} is scored on a "
             "stand-in, not the paper's data (its numbers are labelled as such in tables)",

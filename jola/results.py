@@ -1,12 +1,14 @@
 """Run directories and results files.
 
-A run lives in ``<output_root>/<model>/<method>/<task>/n<n>/seed<seed>/``; results.json is
-written last and atomically, so its presence means the run finished.
+A run lives in ``<output_root>/<model>/<method>/<task>/n<n>[/<variant>]/seed<seed>/``
+(jola.variants); results.json is written last and atomically, so its presence means the run
+finished. Every JSON file is strict JSON (no NaN/Infinity).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import subprocess
@@ -14,6 +16,8 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from jola.errors import UserError
 
 RESULTS_FILE = "results.json"
 FAILED_FILE = "failed.json"
@@ -33,18 +37,28 @@ VERSIONED_PACKAGES = (
 )
 
 
-def run_dir_for(output_root: str, model: str, method: str, task: str, n: int, seed: int) -> Path:
-    """The run directory: a fixed function of the config (Hydra's run.dir uses the same)."""
-    return Path(output_root) / model / method / task / f"n{n}" / f"seed{seed}"
+def strict_json(data: Any) -> Any:
+    """``data`` with every NaN/Infinity float replaced by None, so that the JSON written is
+    strict (``jq`` and JavaScript parse it); tuples become lists."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {key: strict_json(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [strict_json(value) for value in data]
+    return data
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to a temporary file in the same folder and rename it into place."""
+    """Write strict JSON to a uniquely named temporary file in the same folder and rename it
+    into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True, default=str)
+            json.dump(
+                strict_json(data), handle, indent=2, sort_keys=True, default=str, allow_nan=False
+            )
             handle.write("\n")
             handle.flush()
             os.fsync(handle.fileno())
@@ -56,21 +70,43 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 
 def write_jsonl(path: Path, rows) -> None:
-    """Write rows as JSON lines (atomically, like results.json)."""
+    """Write rows as strict JSON lines (atomically, through a uniquely named temporary file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            for row in rows:
+                line = json.dumps(strict_json(row), ensure_ascii=False, allow_nan=False)
+                handle.write(line + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class CorruptResults(UserError):
+    """A results.json that is empty, not JSON, or not a JSON object."""
 
 
 def read_results(run_dir: Path) -> dict | None:
-    """The finished run's results, or None when the run has not finished."""
+    """The finished run's results, or None when the run has not finished; a corrupt file is
+    a :class:`CorruptResults` naming it."""
     path = Path(run_dir) / RESULTS_FILE
     if not path.exists():
         return None
-    return json.loads(path.read_text())
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CorruptResults(
+            f"{path} is corrupt ({'empty' if not path.stat().st_size else err}); "
+            "overwrite=true replaces it"
+        ) from err
+    if not isinstance(data, dict):
+        raise CorruptResults(
+            f"{path} is corrupt (a JSON {type(data).__name__}, not an object); "
+            "overwrite=true replaces it"
+        )
+    return data
 
 
 def package_version(name: str) -> str | None:

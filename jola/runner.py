@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -18,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 import tasks
 from jola.config import EvalConfig, RunConfig
 from jola.errors import UserError
-from jola.evaluation import EVAL_MODES, check_eval_mode
+from jola.evaluation import EVAL_MODES
 from jola.methods import build_method
 from jola.metrics import compute_metrics, describe_metrics, metric_options
 from jola.models import load_model
@@ -28,17 +29,17 @@ from jola.results import (
     FAILED_FILE,
     PREDICTIONS_FILE,
     RESULTS_FILE,
+    CorruptResults,
     git_state,
     package_versions,
     read_results,
-    run_dir_for,
     write_json_atomic,
     write_jsonl,
 )
+from jola.rundir import discard, promote, remove_leftovers, run_lock, staging_dir
 from jola.tracking import make_tracker
-
-# Settings that do not change what a run computes: a finished run with other values is reused.
-IGNORED_WHEN_COMPARING = ("overwrite", "eval.progress", "model.device", "logger.")
+from jola.validation import validate
+from jola.variants import DIRECTORY_KEYS, differences, flatten, is_ignored, run_subdir, variant_name
 
 
 def as_run_config(cfg) -> RunConfig:
@@ -59,9 +60,9 @@ def config_dict(cfg: RunConfig) -> dict:
 
 
 def run_directory(cfg: RunConfig) -> Path:
-    return run_dir_for(
-        cfg.output_root, cfg.model.name, cfg.method.name, cfg.task.name, cfg.n, cfg.seed
-    )
+    """``<output_root>/<model>/<method>/<task>/n<n>[/<variant>]/seed<seed>`` (jola.variants);
+    Hydra's run and sweep directories use the same function."""
+    return Path(cfg.output_root) / run_subdir(resolve_profile(cfg, quiet=True))
 
 
 def seed_everything(seed: int) -> None:
@@ -70,72 +71,67 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _flatten(data: dict, prefix: str = "") -> dict:
-    flat = {}
-    for key, value in data.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(_flatten(value, name + "."))
-        else:
-            flat[name] = value
-    return flat
-
-
 def config_differences(recorded: dict, current: dict) -> list[str]:
     """Keys whose values differ between a finished run's config and the requested one."""
-    old, new = _flatten(recorded), _flatten(current)
+    old, new = flatten(recorded), flatten(current)
     diffs = []
     for key in sorted(set(old) | set(new)):
-        if any(key == p or (p.endswith(".") and key.startswith(p)) for p in IGNORED_WHEN_COMPARING):
+        if is_ignored(key) and key not in DIRECTORY_KEYS:
             continue
         if old.get(key) != new.get(key):
             diffs.append(f"{key}: {old.get(key)!r} -> {new.get(key)!r}")
     return diffs
 
 
-def validate(cfg: RunConfig) -> None:
-    """Checks that need no data or model; fail before anything is loaded."""
-    if cfg.n <= 0:
-        raise UserError(f"n must be a positive number of training examples, got n={cfg.n}")
-    if cfg.eval.mode not in EVAL_MODES:
-        raise UserError(
-            f"unknown eval.mode '{cfg.eval.mode}'; choices: {', '.join(sorted(EVAL_MODES))}"
-        )
-    for key in ("batch_size", "num_beams"):
-        if getattr(cfg.eval, key) <= 0:
-            raise UserError(f"eval.{key} must be positive, got {getattr(cfg.eval, key)}")
-    PromptFormat.from_config(cfg.prompt)
-    check_eval_mode(cfg.eval.mode, tasks.get_task(cfg.task.name, cfg.task))
-    build_method(cfg.method)
-
-
-def run(cfg) -> dict:
+def run(cfg, outcome: dict | None = None) -> dict:
     """Run one experiment (or skip it if finished) and return its results dictionary.
 
-    A failure writes failed.json (error, traceback, config) in the run directory and re-raises;
-    the next attempt removes it. results.json is only ever written, atomically, at the very end.
+    Every bad value is refused before anything is loaded (jola.validation). The run holds its
+    directory's lock throughout, writes into a staging folder and moves its files into place
+    only when it finished, results.json last (jola.rundir); a failure or an interrupt writes
+    failed.json and leaves an earlier finished run, an overwritten one included, intact.
     """
     cfg = resolve_profile(as_run_config(cfg))
+    validate(cfg)
     run_dir = run_directory(cfg)
-    finished = read_results(run_dir)
-    if finished is not None and not cfg.overwrite:
-        diffs = config_differences(finished.get("config", {}), config_dict(cfg))
-        if diffs:
-            raise UserError(
-                f"{run_dir} holds a finished run with a different config ({'; '.join(diffs)}); "
-                "pass overwrite=true to replace it or set output_root elsewhere"
-            )
-        print(f"skip: {run_dir} is finished (results.json exists; overwrite=true reruns it)")
-        return finished
-    (run_dir / RESULTS_FILE).unlink(missing_ok=True)
-    (run_dir / FAILED_FILE).unlink(missing_ok=True)
-    try:
-        validate(cfg)
-        apply_network_mode(cfg, tuple(tasks.get_task(cfg.task.name, cfg.task).metrics))
-        return execute(cfg, run_dir)
-    except Exception as err:
-        record_failure(run_dir, cfg, err)
-        raise
+    outcome = outcome if outcome is not None else {}
+    outcome["run_dir"] = str(run_dir)
+    with run_lock(run_dir):
+        try:
+            finished = read_results(run_dir)
+        except CorruptResults as err:
+            if not cfg.overwrite:
+                record_failure(run_dir, cfg, err)
+                raise
+            print(f"warning: {err}; replacing it", file=sys.stderr)
+            finished = None
+        if finished is not None and not cfg.overwrite:
+            diffs = config_differences(finished.get("config", {}), config_dict(cfg))
+            if diffs:
+                raise UserError(
+                    f"{run_dir} holds a finished run with a different config "
+                    f"({'; '.join(diffs)}); pass overwrite=true to replace it or set "
+                    "output_root elsewhere"
+                )
+            print(f"skip: {run_dir} is finished (results.json exists; overwrite=true reruns it)")
+            outcome["status"] = "skipped"
+            return finished
+        remove_leftovers(run_dir)
+        (run_dir / FAILED_FILE).unlink(missing_ok=True)
+        staging = staging_dir(run_dir)
+        try:
+            apply_network_mode(cfg, tuple(tasks.get_task(cfg.task.name, cfg.task).metrics))
+            results = execute(cfg, staging, run_dir)
+            promote(staging, run_dir, last=RESULTS_FILE)
+        except BaseException as err:
+            discard(staging)
+            record_failure(run_dir, cfg, err)
+            raise
+    outcome["status"] = "finished"
+    summary = ", ".join(f"{k}={v:.4f}" for k, v in results["metrics"].items())
+    total = results["timings"]["total_s"]
+    print(f"done: {cfg.method.name} on {cfg.task.name}: {summary} ({total:.0f}s) -> {run_dir}")
+    return results
 
 
 def record_failure(run_dir: Path, cfg: RunConfig, err: BaseException) -> None:
@@ -144,8 +140,9 @@ def record_failure(run_dir: Path, cfg: RunConfig, err: BaseException) -> None:
         run_dir / FAILED_FILE,
         {
             "error_type": type(err).__name__,
-            "error": str(err),
+            "error": str(err) or type(err).__name__,
             "user_error": isinstance(err, UserError),
+            "interrupted": isinstance(err, KeyboardInterrupt),
             "traceback": traceback.format_exc(),
             "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "git": git_state(),
@@ -154,8 +151,10 @@ def record_failure(run_dir: Path, cfg: RunConfig, err: BaseException) -> None:
     )
 
 
-def execute(cfg: RunConfig, run_dir: Path) -> dict:
-    """The experiment itself: data, model, method, training, evaluation, results.json."""
+def execute(cfg: RunConfig, run_dir: Path, final_dir: Path | None = None) -> dict:
+    """The experiment itself: data, model, method, training, evaluation, results.json, all
+    written into ``run_dir`` (the staging folder of ``final_dir``)."""
+    final_dir = final_dir or run_dir
     started = time.time()
     timings: dict[str, float] = {}
     seed_everything(cfg.seed)
@@ -169,7 +168,7 @@ def execute(cfg: RunConfig, run_dir: Path) -> dict:
     timings["model_load_s"] = time.time() - t
 
     tracker = make_tracker(cfg.logger)
-    tracker.start(config_dict(cfg), run_dir, run_name="/".join(run_dir.parts[-5:]))
+    tracker.start(config_dict(cfg), run_dir, run_name="/".join(final_dir.parts[-5:]))
     method = build_method(cfg.method)
     method.prepare(loaded)
     trainable = method.trainable_parameters(loaded.model)
@@ -201,6 +200,8 @@ def execute(cfg: RunConfig, run_dir: Path) -> dict:
         "task": cfg.task.name,
         "suite": task.suite,
         "profile": cfg.data,
+        "variant": variant_name(differences(cfg)),
+        "variant_settings": differences(cfg),
         "stand_in": cfg.task.source in STAND_IN_SOURCES,
         "prompt": dataclasses.asdict(cfg.prompt),
         "hub_offline": hub_is_offline(),
@@ -222,8 +223,11 @@ def execute(cfg: RunConfig, run_dir: Path) -> dict:
         },
         "eval": {
             **dataclasses.asdict(cfg.eval),
-            "max_new_tokens": cfg.eval.max_new_tokens or task.default_max_new_tokens,
+            "max_new_tokens": task.default_max_new_tokens
+            if cfg.eval.max_new_tokens is None
+            else cfg.eval.max_new_tokens,
             "parse_failures": sum(p.parsed == "" for p in predictions),
+            "truncated_prompts": sum(p.truncated for p in predictions),
         },
         "timings": timings,
         "versions": package_versions(),
@@ -232,10 +236,6 @@ def execute(cfg: RunConfig, run_dir: Path) -> dict:
     }
     tracker.finish(results, method.gate_values())
     write_json_atomic(run_dir / RESULTS_FILE, results)
-    summary = ", ".join(f"{k}={v:.4f}" for k, v in metrics.items())
-    print(
-        f"done: {cfg.method.name} on {cfg.task.name}: {summary} ({timings['total_s']:.0f}s) -> {run_dir}"
-    )
     return results
 
 

@@ -20,6 +20,8 @@ import torch.nn.functional as F
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
 from jola.config import TrainConfig
+from jola.errors import TrainingDiverged
+from jola.evaluation import context_length
 from jola.prompts import PromptFormat
 from jola.results import TRAIN_LOG_FILE
 from tasks import get_task
@@ -37,13 +39,15 @@ def encode_example(tokenizer, prompt: str, target: str, max_length: int, eos: bo
         target_ids = target_ids + [tokenizer.eos_token_id]
     input_ids = (prompt_ids + target_ids)[-max_length:]
     labels = ([IGNORE_INDEX] * len(prompt_ids) + target_ids)[-max_length:]
-    return {"input_ids": input_ids, "labels": labels}
+    truncated = len(prompt_ids) + len(target_ids) > max_length
+    return {"input_ids": input_ids, "labels": labels, "truncated": truncated}
 
 
 def encode_examples(
     tokenizer, task, examples: Sequence[Example], prompt_format: PromptFormat, max_length: int
 ) -> list[dict]:
-    """Every example rendered with the run's prompt format and tokenised for training."""
+    """Every example rendered with the run's prompt format and tokenised for training (each
+    sequence keeps its last ``max_length`` tokens)."""
     return [
         encode_example(
             tokenizer,
@@ -102,6 +106,21 @@ def causal_lm_loss(model, inputs: dict, answer_only_logits: bool) -> torch.Tenso
     return F.cross_entropy(logits.float(), targets[selected])
 
 
+def check_finite(what: str, value: torch.Tensor, step: int) -> None:
+    """Stop training on a NaN/Inf loss: nothing diverged may be saved or evaluated."""
+    if not torch.isfinite(value.detach()).all():
+        raise TrainingDiverged(
+            f"training diverged: {what} is {value.item()} at step {step}; lower method.train.lr"
+        )
+
+
+def check_finite_parameters(parameters: Sequence[torch.nn.Parameter]) -> None:
+    """The trained parameters, before they are saved, must all be finite."""
+    bad = sum(int((~torch.isfinite(p.detach())).sum()) for p in parameters)
+    if bad:
+        raise TrainingDiverged(f"training diverged: {bad} trained parameter values are NaN/Inf")
+
+
 class MethodTrainer(Trainer):
     """HF Trainer whose loss is the task loss plus the method's regulariser (training only)."""
 
@@ -115,9 +134,11 @@ class MethodTrainer(Trainer):
         task_loss = causal_lm_loss(model, inputs, self.answer_only_logits)
         loss = task_loss
         if model.training:
+            check_finite("training loss", task_loss, self.state.global_step)
             self.method.observe_training_loss(task_loss.item())
             reg = self.method.regularizer(model, self.state.global_step)
             if reg is not None:
+                check_finite("regulariser", reg, self.state.global_step)
                 loss = task_loss + reg
                 self.last_terms = {"task_loss": task_loss.item(), "regularizer": reg.item()}
         return (loss, {"loss": loss}) if return_outputs else loss
@@ -138,6 +159,11 @@ class BestParametersCallback(TrainerCallback):
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         loss = metrics["eval_loss"]
+        if not math.isfinite(loss):
+            raise TrainingDiverged(
+                f"training diverged: dev loss is {loss} at step {state.global_step} "
+                f"(epoch {state.epoch}); lower method.train.lr"
+            )
         self.history.append({"epoch": state.epoch, "step": state.global_step, "dev_loss": loss})
         if loss < self.best_loss:
             self.best_loss, self.best_epoch, self.bad_evals = loss, state.epoch, 0
@@ -198,8 +224,10 @@ def train_method(method, loaded, splits, cfg, run_dir: Path, tracker=None) -> di
 
     task = get_task(cfg.task.name, cfg.task)
     prompt_format = PromptFormat.from_config(cfg.prompt)
-    train_data = encode_examples(tokenizer, task, splits.train, prompt_format, train_cfg.max_length)
-    dev_data = encode_examples(tokenizer, task, splits.dev, prompt_format, train_cfg.max_length)
+    limit = min(train_cfg.max_length, context_length(model) or train_cfg.max_length)
+    train_data = encode_examples(tokenizer, task, splits.train, prompt_format, limit)
+    dev_data = encode_examples(tokenizer, task, splits.dev, prompt_format, limit)
+    truncated = sum(item["truncated"] for item in (*train_data, *dev_data))
     steps_per_epoch = math.ceil(len(train_data) / train_cfg.batch_size)
     args = TrainingArguments(
         output_dir=str(run_dir / "trainer"),
@@ -245,6 +273,7 @@ def train_method(method, loaded, splits, cfg, run_dir: Path, tracker=None) -> di
     started = time.time()
     output = trainer.train()
     model.eval()
+    check_finite_parameters(trainable)
     _remove_if_empty(Path(args.output_dir))
     return {
         "config": asdict(train_cfg),
@@ -259,6 +288,8 @@ def train_method(method, loaded, splits, cfg, run_dir: Path, tracker=None) -> di
         "dev_history": best.history,
         "train_loss": output.training_loss,
         "answer_only_logits": answer_only,
+        "max_length": limit,
+        "truncated_examples": truncated,
         "seconds": time.time() - started,
     }
 

@@ -6,12 +6,13 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 
-from jola.config import register_configs
+from jola.config import register_configs, register_resolvers
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 REPO_ROOT = CONF_DIR.parent
 
 register_configs()
+register_resolvers()
 
 
 def compose_config(overrides: list[str], return_hydra_config: bool = False):

@@ -58,20 +58,26 @@ def test_jola_typo_in_method_key_fails():
         compose_config(["method=jola", "method.train.learning_rate=1e-3"])
 
 
-@pytest.mark.parametrize("extra", [[], ["method=jola", "n=16", "seed=3", "model=tiny_random"]])
-def test_hydra_run_and_sweep_dirs_equal_the_runner_dir(extra, tmp_path):
+@pytest.mark.parametrize(
+    "extra, variant",
+    [
+        ([], None),
+        (["method=jola", "n=16", "seed=3", "model=tiny_random"], None),
+        (["method=lora", "method.r=16", "method.train.lr=1e-3"], "r=16,lr=0.001"),
+        (["method.train.lr=1e-3", "method=lora", "method.r=16"], "r=16,lr=0.001"),
+        (["method=jola", "eval.batch_size=4", "method.train.batch_size=2"], None),
+        (["data=paper", "model=tiny_random"], "data=paper"),
+    ],
+)
+def test_hydra_run_and_sweep_dirs_equal_the_runner_dir(extra, variant, tmp_path):
     overrides = [f"output_root={tmp_path}", *extra]
     cfg = compose_config(overrides, return_hydra_config=True)
     expected = run_directory(as_run_config(compose_config(overrides)))
     run_dir = Path(cfg.hydra.run.dir)
     sweep_dir = Path(cfg.hydra.sweep.dir) / cfg.hydra.sweep.subdir
     assert run_dir == expected == sweep_dir
-    assert (
-        expected
-        == Path(tmp_path)
-        / cfg.model.name
-        / cfg.method.name
-        / cfg.task.name
-        / (f"n{cfg.n}")
-        / f"seed{cfg.seed}"
-    )
+    folder = Path(tmp_path) / cfg.model.name / cfg.method.name / cfg.task.name / f"n{cfg.n}"
+    if variant is None and "eval.batch_size=4" in extra:  # two batch sizes: full key names
+        assert expected.parent.name == "eval.batch_size=4,method.train.batch_size=2"
+        return
+    assert expected == (folder / variant if variant else folder) / f"seed{cfg.seed}"

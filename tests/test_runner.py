@@ -12,11 +12,17 @@ from jola.runner import as_run_config, run, run_directory
 from tests.helpers import REPO_ROOT, compose_config, tiny_overrides
 
 
+def saved_variant(run_dir):
+    return json.loads((run_dir / "results.json").read_text())["variant"]
+
+
 def test_zero_shot_run_writes_results_and_skips_when_done(tmp_path, capsys):
     cfg = compose_config(tiny_overrides(tmp_path))
     results = run(cfg)
     run_dir = run_directory(as_run_config(cfg))
-    assert run_dir == tmp_path / "tiny_random" / "zero_shot" / "siqa" / "n8" / "seed42"
+    variant = "max_new_tokens=8,num_beams=1,test_limit=6"  # the settings tiny_overrides change
+    assert run_dir == tmp_path / "tiny_random" / "zero_shot" / "siqa" / "n8" / variant / "seed42"
+    assert saved_variant(run_dir) == variant
     saved = json.loads((run_dir / "results.json").read_text())
     assert 0.0 <= saved["metrics"]["acc"] <= 1.0
     assert saved["metrics"] == results["metrics"]
@@ -40,10 +46,30 @@ def test_zero_shot_run_writes_results_and_skips_when_done(tmp_path, capsys):
     assert (run_dir / "results.json").stat().st_mtime_ns != mtime
 
 
-def test_finished_run_with_a_different_config_is_not_silently_reused(tmp_path):
+def test_a_different_config_gets_its_own_directory_never_a_reused_one(tmp_path):
+    first = run(compose_config(tiny_overrides(tmp_path)))
+    second = run(compose_config(tiny_overrides(tmp_path, "task.test_limit=5")))
+    assert (first["variant"], second["variant"]) == (
+        "max_new_tokens=8,num_beams=1,test_limit=6",
+        "max_new_tokens=8,num_beams=1,test_limit=5",
+    )
+    assert len(list(tmp_path.rglob("results.json"))) == 2
+    # a finished run whose recorded config differs (written by another version) is refused
+    run_dir = run_directory(as_run_config(compose_config(tiny_overrides(tmp_path))))
+    saved = json.loads((run_dir / "results.json").read_text())
+    saved["config"]["prompt"]["template"] = "alpaca"
+    (run_dir / "results.json").write_text(json.dumps(saved))
+    with pytest.raises(UserError, match=r"different config.*template: 'alpaca' -> 'release'"):
+        run(compose_config(tiny_overrides(tmp_path)))
+
+
+def test_settings_that_change_nothing_never_split_or_block_a_run(tmp_path, capsys):
     run(compose_config(tiny_overrides(tmp_path)))
-    with pytest.raises(UserError, match=r"different config.*test_limit: 6 -> 5"):
-        run(compose_config(tiny_overrides(tmp_path, "task.test_limit=5")))
+    capsys.readouterr()
+    for extra in ("eval.progress=true", "model.device=cpu", f"output_root={tmp_path}/"):
+        run(compose_config([*tiny_overrides(tmp_path), extra]))
+        assert "skip:" in capsys.readouterr().out
+    assert len(list(tmp_path.rglob("results.json"))) == 1
 
 
 def test_same_seed_gives_same_predictions(tmp_path):

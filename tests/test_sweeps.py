@@ -23,7 +23,10 @@ SWEEP = [
 ]
 
 
-def sweep(tmp_path, *args, timeout=600):
+VARIANT = "max_new_tokens=4,num_beams=1,test_limit=4"  # the settings SWEEP changes
+
+
+def sweep(tmp_path, *args, timeout=600, returncode=0):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     result = subprocess.run(
         [sys.executable, "run.py", "-m", *SWEEP, f"output_root={tmp_path}", *args],
@@ -33,7 +36,7 @@ def sweep(tmp_path, *args, timeout=600):
         env=env,
         timeout=timeout,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == returncode, result.stderr[-3000:]
     return result
 
 
@@ -45,11 +48,13 @@ def finished(tmp_path):
 
 
 def test_sweep_resumes_skips_finished_and_records_failures(tmp_path):
-    first = sweep(tmp_path, "n=4,5,99999", "seed=1,2")
+    first = sweep(tmp_path, "n=4,5,99999", "seed=1,2", returncode=1)
     runs = finished(tmp_path)
     assert sorted(runs) == [
-        f"tiny_random/zero_shot/siqa/n{n}/seed{s}" for n in (4, 5) for s in (1, 2)
+        f"tiny_random/zero_shot/siqa/n{n}/{VARIANT}/seed{s}" for n in (4, 5) for s in (1, 2)
     ]
+    assert "| finished | 4 |" in first.stdout and "| failed | 2 |" in first.stdout
+    assert first.stdout.count("[failed]") == 2 and "n99999" in first.stdout
     failed = sorted(p.parent.name for p in tmp_path.rglob("failed.json"))
     assert failed == ["seed1", "seed2"]
     record = json.loads(next(tmp_path.rglob("failed.json")).read_text())
@@ -59,7 +64,9 @@ def test_sweep_resumes_skips_finished_and_records_failures(tmp_path):
     again = sweep(tmp_path, "n=4,5", "seed=1,2")
     assert again.stdout.count("skip:") == 4 and finished(tmp_path) == runs
 
-    redo = "tiny_random/zero_shot/siqa/n5/seed2"
+    assert "| skipped | 4 |" in again.stdout
+
+    redo = f"tiny_random/zero_shot/siqa/n5/{VARIANT}/seed2"
     (tmp_path / redo / "results.json").unlink()
     third = sweep(tmp_path, "n=4,5", "seed=1,2")
     assert third.stdout.count("skip:") == 3 and third.stdout.count("done:") == 1
@@ -71,8 +78,8 @@ def test_submitit_local_launcher_runs_a_two_job_sweep(tmp_path):
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
     sweep(tmp_path, "hydra/launcher=submitit_local", "n=4,5")
     assert sorted(finished(tmp_path)) == [
-        "tiny_random/zero_shot/siqa/n4/seed42",
-        "tiny_random/zero_shot/siqa/n5/seed42",
+        f"tiny_random/zero_shot/siqa/n4/{VARIANT}/seed42",
+        f"tiny_random/zero_shot/siqa/n5/{VARIANT}/seed42",
     ]
 
 

@@ -190,6 +190,8 @@ def scan_outputs(root: Path, suites: dict[str, tuple[str, ...]] | None = None) -
     runs, unreadable = [], []
     if root.is_dir():
         for path in sorted(root.rglob(RESULTS_FILE)):
+            if any(part.startswith(".") for part in path.relative_to(root).parts):
+                continue  # a run's staging folder (jola.rundir), never a finished run
             try:
                 runs.append(read_run(path, root, suites))
             except (OSError, ValueError, TypeError) as err:
