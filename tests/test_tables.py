@@ -486,3 +486,21 @@ def test_profiles_never_mix_and_stand_ins_never_enter_a_paper_average(tmp_path):
     assert f"{MODEL}, offline data" in text and "offline stand-ins" in text
     summary = pd.read_csv(tmp_path / "tables" / "summary.csv")
     assert set(summary["profile"]) == {"paper", "offline"}
+
+
+def test_a_sweep_over_a_setting_gives_one_row_per_value(tmp_path):
+    out = tmp_path / "out"
+    for variant, value in (("", 0.5), ("lr=0.001", 0.6), ("lr=0.0001", 0.4)):
+        run_dir = write_run(
+            out / (variant or "default"), "jola", "siqa", "commonsense", 200, 1, {"acc": value}
+        )
+        data = json.loads((run_dir / "results.json").read_text())
+        data["variant"] = variant
+        (run_dir / "results.json").write_text(json.dumps(data))
+    make_tables(out, tmp_path / "tables", plots=False)
+    cells = md_cells(tmp_path / "tables" / MODEL / "commonsense_n200.md")
+    assert cells["JoLA"]["siqa"] == "50.00"
+    assert cells["jola [lr=0.001]"]["siqa"] == "60.00"
+    assert cells["jola [lr=0.0001]"]["siqa"] == "40.00"
+    summary = pd.read_csv(tmp_path / "tables" / "summary.csv", keep_default_na=False)
+    assert sorted(summary["variant"]) == ["", "lr=0.0001", "lr=0.001"]

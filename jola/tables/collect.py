@@ -75,6 +75,7 @@ class Run:
     method_stats: dict = field(default_factory=dict)
     config: dict = field(default_factory=dict)
     scales: dict = field(default_factory=dict)  # metric -> scale recorded in metric_info
+    variant: str = ""  # the run's variant segment (jola.variants): one table row per variant
     profile: str = "paper"  # the data profile (jola.profiles); non-paper runs are grouped apart
     stand_in: bool = False  # scored on a packaged carve or a fixture, not the paper's data
 
@@ -144,9 +145,11 @@ def read_run(results_path: Path, root: Path, suites: dict[str, tuple[str, ...]])
     model_group = str(values["model"])
     if profile != "paper":  # never in the same table as paper-data runs of the model
         model_group = f"{model_group}, {profile} data"
+    variant = data.get("variant") if isinstance(data.get("variant"), str) else ""
+    method = str(values["method"]) + (f" [{variant}]" if variant else "")
     return Run(
         model=model_group,
-        method=str(values["method"]),
+        method=method,
         task=str(values["task"]),
         suite=str(suite),
         n=int(values["n"]),
@@ -157,6 +160,7 @@ def read_run(results_path: Path, root: Path, suites: dict[str, tuple[str, ...]])
         method_stats=data.get("method_stats") or {},
         config=data.get("config") or {},
         scales=scales,
+        variant=variant,
         profile=profile,
         stand_in=stand_in,
     )
@@ -260,6 +264,7 @@ class Results:
         self.n_tests: dict[tuple, set] = defaultdict(set)
         self.stand_ins = {run.key for run in self.runs if run.stand_in}
         self.profiles = {run.model: run.profile for run in self.runs}
+        self.variants = {(run.model, run.method): run.variant for run in self.runs}
         for run in self.runs:
             for metric, value in run.metrics.items():
                 self.values[(*run.key, metric)][run.seed] = value * display(metric).factor
@@ -291,6 +296,7 @@ class Results:
                     "seeds": len(self.values[key]),
                     "seed_list": " ".join(str(s) for s in sorted(self.values[key])),
                     "n_test": " ".join(str(t) for t in n_tests),
+                    "variant": self.variants.get((model, method), ""),
                     "profile": self.profiles[model],
                     "stand_in": (model, method, task, n) in self.stand_ins,
                 }
