@@ -78,12 +78,12 @@ from jola.models import (  # noqa: E402
     load_model,
     resolve_device,
 )
-from jola.prompts import build_prompt, first_line  # noqa: E402
+from jola.prompts import DEFAULT_FORMAT, build_prompt, first_line  # noqa: E402
 from jola.schedules import make_schedule  # noqa: E402
 from jola.training import (  # noqa: E402
     PadCollator,
     causal_lm_loss,
-    encode_example,
+    encode_examples,
     supports_answer_only_logits,
 )
 from tasks import get_task, load_splits  # noqa: E402
@@ -245,7 +245,7 @@ def task_examples(n: int, split: str = "train", seed: int = 0, task: str = "siqa
 def siqa_batch(tokenizer, batch_size: int, device: torch.device) -> dict[str, Tensor]:
     """A right-padded training batch of real SIQA prompts + targets (labels on the answer)."""
     examples = task_examples(batch_size)
-    features = [encode_example(tokenizer, ex, max_length=512) for ex in examples]
+    features = encode_examples(tokenizer, get_task("siqa"), examples, DEFAULT_FORMAT, 512)
     batch = PadCollator(tokenizer.pad_token_id)(features)
     return {k: v.to(device) for k, v in batch.items()}
 
