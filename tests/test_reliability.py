@@ -329,3 +329,17 @@ def test_run_py_says_interrupted_in_one_line(tmp_path):
     (failed,) = tmp_path.rglob("failed.json")
     assert strict_load(failed)["interrupted"] is True
     assert not list(tmp_path.rglob("results.json"))
+
+
+def test_a_moved_outputs_folder_and_a_relative_output_root_still_find_finished_runs(
+    tmp_path, monkeypatch, capsys
+):
+    run(compose_config(tiny_overrides(tmp_path / "first")))
+    (tmp_path / "first").rename(tmp_path / "moved")
+    capsys.readouterr()
+    run(compose_config(tiny_overrides(tmp_path / "moved")))
+    assert "skip:" in capsys.readouterr().out
+    monkeypatch.chdir(tmp_path)
+    run(compose_config([*tiny_overrides(tmp_path), "output_root=moved"]))
+    assert "skip:" in capsys.readouterr().out
+    assert len(list(tmp_path.rglob("results.json"))) == 1
