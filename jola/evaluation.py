@@ -153,6 +153,12 @@ def generate_responses(
     return responses
 
 
+def new_token_budget(cfg: EvalConfig, task: Task) -> int:
+    """``eval.max_new_tokens``, or the task's default when it is null (never when it is 0:
+    validation refuses 0)."""
+    return task.default_max_new_tokens if cfg.max_new_tokens is None else cfg.max_new_tokens
+
+
 def evaluate_generate(
     model,
     tokenizer,
@@ -163,9 +169,7 @@ def evaluate_generate(
 ) -> list[Prediction]:
     """The paper's protocol: generate, keep the first line, parse with the task's parser."""
     prompt_format = prompt_format or DEFAULT_FORMAT
-    max_new_tokens = (
-        task.default_max_new_tokens if cfg.max_new_tokens is None else cfg.max_new_tokens
-    )
+    max_new_tokens = new_token_budget(cfg, task)
     prompts = [prompt_format.prompt(ex.instruction) for ex in examples]
     truncated: list[int] = []
     responses = generate_responses(

@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 import tasks
 from jola.config import EvalConfig, RunConfig
 from jola.errors import UserError
-from jola.evaluation import EVAL_MODES
+from jola.evaluation import EVAL_MODES, new_token_budget
 from jola.methods import build_method
 from jola.metrics import compute_metrics, describe_metrics, metric_options
 from jola.models import load_model
@@ -223,9 +223,7 @@ def execute(cfg: RunConfig, run_dir: Path, final_dir: Path | None = None) -> dic
         },
         "eval": {
             **dataclasses.asdict(cfg.eval),
-            "max_new_tokens": task.default_max_new_tokens
-            if cfg.eval.max_new_tokens is None
-            else cfg.eval.max_new_tokens,
+            "max_new_tokens": new_token_budget(cfg.eval, task),
             "parse_failures": sum(p.parsed == "" for p in predictions),
             "truncated_prompts": sum(p.truncated for p in predictions),
         },
