@@ -64,19 +64,34 @@ class EditConfig:
 
     ``gated=False`` fixes every gate to 1 (an ablation without localisation). ``init_std`` is the
     standard deviation of the normal initialisation of ``scale`` and ``offset`` (the release uses
-    1e-3).
+    1e-3). ``heads``, a list of ``[layer, head]`` pairs, restricts the edits to those heads (a
+    fixed head set: every other head's gates are 0); None edits every head.
     """
 
     additive: bool = True
     multiplicative: bool = True
     gated: bool = True
     init_std: float = 1e-3
+    heads: list[list[int]] | None = None
 
     def __post_init__(self) -> None:
         if not (self.additive or self.multiplicative):
             raise ValueError("EditConfig needs additive=True or multiplicative=True (or both)")
         if self.init_std < 0:
             raise ValueError(f"init_std must be >= 0, got {self.init_std}")
+        if self.heads is not None:
+            self.heads = normalize_heads(self.heads)
+
+
+def normalize_heads(heads: Iterable[Iterable[int]]) -> list[list[int]]:
+    """``[layer, head]`` pairs, sorted and without duplicates; ValueError for anything else."""
+    pairs = set()
+    for pair in heads:
+        pair = list(pair)
+        if len(pair) != 2 or not all(isinstance(v, int) and v >= 0 for v in pair):
+            raise ValueError(f"a head is a [layer, head] pair of indices >= 0, got {pair}")
+        pairs.add((pair[0], pair[1]))
+    return [list(pair) for pair in sorted(pairs)]
 
 
 class HeadEdits(nn.Module):
@@ -122,8 +137,31 @@ class HeadEdits(nn.Module):
         self.register_parameter(
             "log_alpha_add", self._log_alpha(self.edit_config.additive, generator)
         )
+        self.register_buffer("head_mask", None, persistent=False)
+        self.set_heads(self.edit_config.heads)
         if device is not None:
             self.to(device)
+
+    def set_heads(self, heads: Iterable[Iterable[int]] | None) -> None:
+        """Restrict the edits to the ``[layer, head]`` pairs ``heads`` (None: every head). The
+        set lives in ``edit_config.heads`` (saved with the edits) and as a 0/1 mask ``[L, H]``
+        that multiplies every gate."""
+        if heads is None:
+            self.edit_config.heads = None
+            self.head_mask = None
+            return
+        pairs = normalize_heads(heads)
+        mask = torch.zeros(self.num_layers, self.num_heads, dtype=torch.float32)
+        for layer, head in pairs:
+            if layer >= self.num_layers or head >= self.num_heads:
+                raise ValueError(
+                    f"head [{layer}, {head}] is outside {self.num_layers} layers x "
+                    f"{self.num_heads} heads"
+                )
+            mask[layer, head] = 1.0
+        self.edit_config.heads = pairs
+        device = self.scale.device if self.scale is not None else self.offset.device
+        self.head_mask = mask.to(device)
 
     def _vector(
         self, shape: tuple[int, int, int], enabled: bool, generator: torch.Generator | None
@@ -176,14 +214,18 @@ class HeadEdits(nn.Module):
         if not enabled:
             return torch.zeros(shape, device=device)
         if log_alpha is None:
-            return torch.ones(shape, device=device)
-        return gates.gate_values(log_alpha, training)
+            gate = torch.ones(shape, device=device)
+        else:
+            gate = gates.gate_values(log_alpha, training)
+        if self.head_mask is not None:
+            gate = gate * self.head_mask.to(gate.dtype)
+        return gate
 
     def gate_mult(self, training: bool | None = None) -> Tensor:
         """Multiplicative gates ``[L, H]``: sampled if training, deterministic otherwise.
 
         ``training`` defaults to ``self.training``. Ones when ungated, zeros when the
-        multiplicative edit is disabled.
+        multiplicative edit is disabled; zero outside a fixed head set (``heads``).
         """
         return self._gate(self.multiplicative, self.log_alpha_mult, training)
 
@@ -232,9 +274,13 @@ class HeadEdits(nn.Module):
         }
 
     def metadata(self) -> dict[str, Any]:
-        """Shape, config and model type, as written to ``edit_config.json``."""
+        """Shape, config and model type, as written to ``edit_config.json`` (``heads`` only
+        when the edits are restricted to a head set, so older files stay the same)."""
+        config = asdict(self.edit_config)
+        if config["heads"] is None:
+            del config["heads"]
         return {
-            "edit_config": asdict(self.edit_config),
+            "edit_config": config,
             "num_layers": self.num_layers,
             "num_heads": self.num_heads,
             "head_dim": self.head_dim,
@@ -746,6 +792,7 @@ __all__ = [
     "export_merged",
     "find_output_projections",
     "load_edit_metadata",
+    "normalize_heads",
     "load_edits",
     "merge_into_model",
     "save_edits",

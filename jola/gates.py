@@ -103,6 +103,112 @@ def closed_fraction(log_alpha: Tensor) -> float:
     return (deterministic_gate(log_alpha.detach()) == 0).float().mean().item()
 
 
+def expected_open_fraction(*log_alphas: Tensor | None) -> Tensor:
+    """Mean P(open) over every gate of the given tensors together (``None`` skipped): the
+    expected fraction of gates that a training-time sample leaves open (expected L0 / count).
+    Differentiable; at least float32."""
+    present = [la for la in log_alphas if la is not None]
+    if not present:
+        raise ValueError("expected_open_fraction needs at least one log_alpha tensor")
+    probs = [prob_open(la.to(_compute_dtype(la))).flatten() for la in present]
+    return torch.cat(probs).mean()
+
+
+def prob_open_histogram(log_alpha: Tensor, bins: int = 10) -> list[int]:
+    """Counts of P(open) in ``bins`` equal bins of [0, 1] (the last bin includes 1.0)."""
+    p = prob_open(log_alpha.detach().float()).flatten()
+    index = torch.clamp((p * bins).floor().long(), 0, bins - 1)
+    return torch.bincount(index, minlength=bins).tolist()
+
+
+class LagrangianController:
+    """A budget on the expected fraction of open gates, enforced with learned multipliers.
+
+    The constraint is ``E[open] = target`` where ``E[open]`` is :func:`expected_open_fraction`
+    (all gates passed in, together). At step ``s`` the training loss gets the term
+
+        lambda1 * (E[open] - t_s) + lambda2 * (E[open] - t_s) ** 2
+
+    (the form of CoFi's and Sheared-LLaMA's Lagrangian), which the gates minimise, while the
+    multipliers maximise it by gradient ascent: after the term of a step is computed, one Adam
+    step (``maximize=True``, learning rate ``lr``, torch's default betas and eps, no weight
+    decay) on ``(lambda1, lambda2)`` with their gradients ``(gap, gap ** 2)``, ``gap = E[open] -
+    t_s``. Both start at 0. lambda1 rises while too many gates are open and falls (below 0)
+    when too few are; lambda2 only rises, about ``lr`` per step (a restoring force that
+    stiffens over training). Adam, as in CoFi, bounds each change of a multiplier by about
+    ``lr``: a plain ascent step, proportional to the gap, winds the multipliers up while the
+    gates (which move at most about gate_lr per step) lag, and the gates then overshoot.
+
+    ``t_s`` ramps linearly from the first ``E[open]`` seen to ``target`` over ``warmup_steps``
+    optimiser steps (0: the target from step 0).
+    """
+
+    def __init__(self, target: float, lr: float, warmup_steps: int = 0) -> None:
+        if not 0.0 <= target <= 1.0:
+            raise ValueError(f"target fraction of open gates must be in [0, 1], got {target}")
+        if lr <= 0:
+            raise ValueError(f"the multipliers' learning rate must be positive, got {lr}")
+        if warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be >= 0, got {warmup_steps}")
+        self.target = float(target)
+        self.lr = float(lr)
+        self.warmup_steps = int(warmup_steps)
+        self._multipliers = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+        self._optimizer = torch.optim.Adam([self._multipliers], lr=self.lr, maximize=True)
+        self.start: float | None = None
+        self.last_step: int | None = None
+        self.last_open: float | None = None
+
+    @property
+    def lambda1(self) -> float:
+        return float(self._multipliers.detach()[0])
+
+    @property
+    def lambda2(self) -> float:
+        return float(self._multipliers.detach()[1])
+
+    def target_at(self, step: int) -> float:
+        """The target of step ``step`` (the ramp's value during the warm-up)."""
+        if self.start is None or self.warmup_steps == 0 or step >= self.warmup_steps:
+            return self.target
+        return self.start + (self.target - self.start) * max(step, 0) / self.warmup_steps
+
+    def ramp_done(self, step: int) -> bool:
+        """Whether step ``step`` is past the target's warm-up ramp."""
+        return step >= self.warmup_steps
+
+    def term(self, open_fraction: Tensor, step: int) -> Tensor:
+        """The Lagrangian term of this step (differentiable in ``open_fraction``, with the
+        multipliers as constants); then one ascent step of the multipliers on it."""
+        value = float(open_fraction.detach())
+        if self.start is None:
+            self.start = value
+        target = self.target_at(step)
+        gap = open_fraction - target
+        lambda1, lambda2 = self.lambda1, self.lambda2
+        loss = lambda1 * gap + lambda2 * gap * gap
+        violation = value - target
+        self._multipliers.grad = torch.tensor(
+            [violation, violation * violation], dtype=torch.float64
+        )
+        self._optimizer.step()
+        self._multipliers.grad = None
+        self.last_step, self.last_open = step, value
+        return loss
+
+    def state(self) -> dict[str, float]:
+        """The multipliers, the current target and the last E[open] (for the training log)."""
+        step = self.last_step if self.last_step is not None else 0
+        out = {
+            "lagrangian_lambda1": self.lambda1,
+            "lagrangian_lambda2": self.lambda2,
+            "target_open_now": self.target_at(step),
+        }
+        if self.last_open is not None:
+            out["expected_open_frac_train"] = self.last_open
+        return out
+
+
 def _zero_like_any(*tensors: Tensor | None) -> Tensor:
     for t in tensors:
         if t is not None:

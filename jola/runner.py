@@ -169,7 +169,7 @@ def execute(cfg: RunConfig, run_dir: Path, final_dir: Path | None = None) -> dic
 
     tracker = make_tracker(cfg.logger)
     tracker.start(config_dict(cfg), run_dir, run_name="/".join(final_dir.parts[-5:]))
-    method = build_method(cfg.method)
+    method = build_method(cfg.method, seed=cfg.seed)
     method.prepare(loaded)
     trainable = method.trainable_parameters(loaded.model)
     train_info: dict = {}

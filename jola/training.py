@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
@@ -122,13 +122,28 @@ def check_finite_parameters(parameters: Sequence[torch.nn.Parameter]) -> None:
 
 
 class MethodTrainer(Trainer):
-    """HF Trainer whose loss is the task loss plus the method's regulariser (training only)."""
+    """HF Trainer whose loss is the task loss plus the method's regulariser (training only),
+    and whose optimiser gets the method's parameter groups (each with its own lr and weight
+    decay; the lr scheduler, a multiplier, scales every group alike)."""
 
-    def __init__(self, *args, method, answer_only_logits: bool, **kwargs):
+    def __init__(self, *args, method, answer_only_logits: bool, param_groups=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.method = method
         self.answer_only_logits = answer_only_logits
+        self.param_groups = param_groups
         self.last_terms: dict[str, float] = {}
+
+    def create_optimizer(self, model=None):
+        """AdamW (the class and settings of ``args.optim``) over the method's groups."""
+        if self.param_groups is None:
+            return super().create_optimizer(model)
+        if self.optimizer is None:
+            optimizer_cls, kwargs = self.get_optimizer_cls_and_kwargs(
+                self.args, self.model if model is None else model
+            )
+            groups = [dict(group, params=list(group["params"])) for group in self.param_groups]
+            self.optimizer = optimizer_cls(groups, **kwargs)
+        return self.optimizer
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         task_loss = causal_lm_loss(model, inputs, self.answer_only_logits)
@@ -146,11 +161,21 @@ class MethodTrainer(Trainer):
 
 class BestParametersCallback(TrainerCallback):
     """Early stopping on dev loss; keeps the best trainable parameters in memory and restores
-    them when training ends (no checkpoint of the base model is ever written)."""
+    them when training ends (no checkpoint of the base model is ever written).
 
-    def __init__(self, parameters: Sequence[torch.nn.Parameter], patience: int):
+    ``eligible`` (the method's :meth:`~jola.methods.base.Method.accepts_checkpoint`) may rule
+    an evaluation out: it then neither becomes the best nor counts for patience. When no
+    evaluation was eligible the last parameters are kept."""
+
+    def __init__(
+        self,
+        parameters: Sequence[torch.nn.Parameter],
+        patience: int,
+        eligible: Callable[[], bool | None] | None = None,
+    ):
         self.parameters = list(parameters)
         self.patience = patience
+        self.eligible = eligible
         self.best_loss = math.inf
         self.best_epoch: float | None = None
         self.best_state: list[torch.Tensor] | None = None
@@ -164,7 +189,13 @@ class BestParametersCallback(TrainerCallback):
                 f"training diverged: dev loss is {loss} at step {state.global_step} "
                 f"(epoch {state.epoch}); lower method.train.lr"
             )
-        self.history.append({"epoch": state.epoch, "step": state.global_step, "dev_loss": loss})
+        entry = {"epoch": state.epoch, "step": state.global_step, "dev_loss": loss}
+        verdict = self.eligible() if self.eligible is not None else None
+        if verdict is not None:
+            entry["eligible"] = bool(verdict)
+        self.history.append(entry)
+        if not entry.get("eligible", True):
+            return  # e.g. a target sparsity not reached yet: neither best nor patience
         if loss < self.best_loss:
             self.best_loss, self.best_epoch, self.bad_evals = loss, state.epoch, 0
             self.best_state = [p.detach().clone() for p in self.parameters]
@@ -215,12 +246,80 @@ def assert_only_trainable(model: torch.nn.Module, trainable: Sequence[torch.nn.P
         raise RuntimeError("the method has no trainable parameters")
 
 
+def checked_parameter_groups(method, model, train_cfg: TrainConfig) -> list[dict]:
+    """The method's parameter groups, which must hold each trainable parameter exactly once."""
+    groups = method.parameter_groups(model, train_cfg)
+    in_groups = [id(p) for group in groups for p in group["params"]]
+    trainable = {id(p) for p in method.trainable_parameters(model)}
+    if len(in_groups) != len(set(in_groups)) or set(in_groups) != trainable:
+        raise RuntimeError(
+            f"{method.name}: the parameter groups must hold every trainable parameter once "
+            f"({len(in_groups)} in groups, {len(trainable)} trainable)"
+        )
+    for group in groups:
+        if group["lr"] <= 0 or group["weight_decay"] < 0:
+            raise RuntimeError(f"{method.name}: bad parameter group {group.get('name')}")
+    return groups
+
+
+def describe_groups(groups: Sequence[dict]) -> list[dict]:
+    """What results.json records of each parameter group (no tensors)."""
+    return [
+        {
+            "name": group.get("name", str(i)),
+            "lr": group["lr"],
+            "weight_decay": group["weight_decay"],
+            "parameters": sum(p.numel() for p in group["params"]),
+        }
+        for i, group in enumerate(groups)
+    ]
+
+
+def short_training(
+    model,
+    parameters: Sequence[torch.nn.Parameter],
+    data: Sequence[dict],
+    collator,
+    *,
+    steps: int,
+    lr: float,
+    batch_size: int,
+    seed: int,
+    answer_only_logits: bool,
+    device: torch.device,
+) -> list[float]:
+    """``steps`` plain AdamW steps (constant ``lr``, gradient clipping at 1.0 as the Trainer)
+    of the task loss on ``data``, in an order drawn from ``seed``; returns the losses. Used for
+    a method's warm-up before the real training; the model is left in eval mode."""
+    parameters = list(parameters)
+    optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=0.0)
+    generator = torch.Generator().manual_seed(seed)
+    order: list[int] = []
+    losses = []
+    model.train()
+    for _ in range(steps):
+        if len(order) < batch_size:
+            order += torch.randperm(len(data), generator=generator).tolist()
+        batch = collator([data[i] for i in order[:batch_size]])
+        order = order[batch_size:]
+        batch = {k: v.to(device) for k, v in batch.items()}
+        loss = causal_lm_loss(model, batch, answer_only_logits)
+        check_finite("warm-up loss", loss, len(losses))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+        optimizer.step()
+        losses.append(loss.item())
+    optimizer.zero_grad(set_to_none=True)
+    model.eval()
+    return losses
+
+
 def train_method(method, loaded, splits, cfg, run_dir: Path, tracker=None) -> dict:
     """Train ``method``'s parameters on ``splits.train`` with early stopping on ``splits.dev``."""
     train_cfg: TrainConfig = cfg.method.train
     model, tokenizer = loaded.model, loaded.tokenizer
-    trainable = method.trainable_parameters(model)
-    assert_only_trainable(model, trainable)
+    assert_only_trainable(model, method.trainable_parameters(model))
 
     task = get_task(cfg.task.name, cfg.task)
     prompt_format = PromptFormat.from_config(cfg.prompt)
@@ -229,6 +328,27 @@ def train_method(method, loaded, splits, cfg, run_dir: Path, tracker=None) -> di
     dev_data = encode_examples(tokenizer, task, splits.dev, prompt_format, limit)
     truncated = sum(item["truncated"] for item in (*train_data, *dev_data))
     steps_per_epoch = math.ceil(len(train_data) / train_cfg.batch_size)
+    answer_only = train_cfg.answer_only_logits and supports_answer_only_logits(model)
+    collator = PadCollator(tokenizer.pad_token_id)
+
+    def short_train(parameters, steps: int, lr: float) -> list[float]:
+        return short_training(
+            model,
+            parameters,
+            train_data,
+            collator,
+            steps=steps,
+            lr=lr,
+            batch_size=train_cfg.batch_size,
+            seed=cfg.seed,
+            answer_only_logits=answer_only,
+            device=loaded.device,
+        )
+
+    method.before_training(short_train)
+    groups = checked_parameter_groups(method, model, train_cfg)
+    trainable = [p for group in groups for p in group["params"]]
+    assert_only_trainable(model, trainable)
     args = TrainingArguments(
         output_dir=str(run_dir / "trainer"),
         per_device_train_batch_size=train_cfg.batch_size,
@@ -254,19 +374,19 @@ def train_method(method, loaded, splits, cfg, run_dir: Path, tracker=None) -> di
         dataloader_num_workers=0,
         disable_tqdm=False,
     )
-    best = BestParametersCallback(trainable, train_cfg.patience)
+    best = BestParametersCallback(trainable, train_cfg.patience, method.accepts_checkpoint)
     trainer_ref: list = []
     log_callback = JsonlLogCallback(run_dir / TRAIN_LOG_FILE, method, trainer_ref, tracker)
-    answer_only = train_cfg.answer_only_logits and supports_answer_only_logits(model)
     trainer = MethodTrainer(
         model=model,
         args=args,
         train_dataset=train_data,
         eval_dataset=dev_data,
-        data_collator=PadCollator(tokenizer.pad_token_id),
+        data_collator=collator,
         callbacks=[best, log_callback],
         method=method,
         answer_only_logits=answer_only,
+        param_groups=groups,
     )
     trainer_ref.append(trainer)
     method.on_train_begin(total_steps=_total_steps(train_cfg, steps_per_epoch))
@@ -286,6 +406,8 @@ def train_method(method, loaded, splits, cfg, run_dir: Path, tracker=None) -> di
         and trainer.state.epoch < train_cfg.epochs
         and train_cfg.max_steps <= 0,
         "dev_history": best.history,
+        "kept": "best" if best.best_state is not None else "last",
+        "param_groups": describe_groups(groups),
         "train_loss": output.training_loss,
         "answer_only_logits": answer_only,
         "max_length": limit,

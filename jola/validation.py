@@ -73,6 +73,8 @@ def validate(cfg) -> None:
     validate_eval(cfg.eval)
     PromptFormat.from_config(cfg.prompt)
     check_eval_mode(cfg.eval.mode, tasks.get_task(cfg.task.name, cfg.task))
-    if build_method(cfg.method).trains:
+    method = build_method(cfg.method, seed=cfg.seed)
+    method.validate()
+    if method.trains:
         validate_train(cfg.method.train)
     check_output_root(cfg.output_root)

@@ -3,12 +3,15 @@ artifact is saved, and the statistics it reports. Training itself is shared (jol
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
 
-from jola.config import MethodConfig
+from jola.config import MethodConfig, TrainConfig
 from jola.models import LoadedModel
+
+ShortTrain = Callable[[Sequence[torch.nn.Parameter], int, float], list[float]]
 
 
 class Method:
@@ -20,6 +23,11 @@ class Method:
 
     def __init__(self, cfg: MethodConfig):
         self.cfg = cfg
+        self.seed: int | None = None  # the run's seed (set by build_method)
+
+    def validate(self) -> None:
+        """Refuse, with a UserError, settings that need no model or data to check (called
+        before anything is loaded)."""
 
     def prepare(self, loaded: LoadedModel) -> None:
         """Modify ``loaded.model`` in place (attach edits, adapters, biases) before training."""
@@ -27,6 +35,32 @@ class Method:
     def trainable_parameters(self, model: torch.nn.Module) -> list[torch.nn.Parameter]:
         """The parameters the optimiser updates (empty for an untrained method)."""
         return []
+
+    def parameter_groups(self, model: torch.nn.Module, train: TrainConfig) -> list[dict]:
+        """The optimiser's parameter groups: dicts with ``name``, ``params``, ``lr`` and
+        ``weight_decay``, together holding exactly :meth:`trainable_parameters`.
+
+        Default: one group at ``method.train.lr`` and ``method.train.weight_decay``.
+        """
+        return [
+            {
+                "name": "all",
+                "params": self.trainable_parameters(model),
+                "lr": train.lr,
+                "weight_decay": train.weight_decay,
+            }
+        ]
+
+    def before_training(self, short_train: ShortTrain) -> None:
+        """Called once before training. ``short_train(parameters, steps, lr)`` runs ``steps``
+        plain AdamW steps of the task loss on the training data (no evaluation, no
+        regulariser) and returns the losses; a method may use it for a warm-up."""
+
+    def accepts_checkpoint(self) -> bool | None:
+        """Whether the parameters at the current evaluation may be kept as the best ones
+        (early stopping counts only such evaluations), e.g. only once a target is met; None:
+        the method has no such rule and every evaluation counts."""
+        return None
 
     def on_train_begin(self, total_steps: int) -> None:
         """Called once before the first step (e.g. to size a lambda schedule)."""

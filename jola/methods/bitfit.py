@@ -105,6 +105,18 @@ class BitFit(Method):
     def trainable_parameters(self, model: nn.Module) -> list[nn.Parameter]:
         return list(self.biases.values())
 
+    def parameter_groups(self, model: nn.Module, train: TrainConfig) -> list[dict]:
+        """One group without weight decay: biases are never decayed (HF Trainer's own
+        grouping, which this project used before methods supplied their groups)."""
+        return [
+            {
+                "name": "biases",
+                "params": self.trainable_parameters(model),
+                "lr": train.lr,
+                "weight_decay": 0.0,
+            }
+        ]
+
     def final_stats(self) -> dict:
         return {
             "target_modules": list(self.cfg.target_modules),

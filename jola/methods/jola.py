@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from jola import editing, gates
-from jola.config import MethodConfig, register_method_schema
+from jola.config import MethodConfig, TrainConfig, register_method_schema
 from jola.errors import UserError
 from jola.methods.base import Method
 from jola.methods.registry import METHODS
@@ -29,6 +29,17 @@ class JolaConfig(MethodConfig):
     expected-L0 terms, normalised by layers*heads) or ``paper`` (lambda * sum of P(open)).
     ``schedule`` gives lambda over steps (expon, linear, cyclic, performance, constant) with
     ``schedule_args`` passed to it.
+
+    Localisation options (all ``null`` by default, which is the release's behaviour):
+    ``gate_lr`` is the learning rate of the gates' log_alpha (null: ``train.lr``; the vectors
+    always use ``train.lr``). ``target_open`` asks for a fraction of open gates, over both gate
+    kinds together (e.g. 0.1), enforced by a Lagrangian controller (:class:`jola.gates.
+    LagrangianController`) that replaces the penalty; ``target_lr`` is its multipliers' ascent
+    rate (null: :data:`DEFAULT_TARGET_LR`), ``target_warmup`` the optimiser steps over which the
+    target ramps from the initial fraction (null: :data:`DEFAULT_TARGET_WARMUP`; 0: no ramp),
+    and ``target_tolerance``
+    how close the expected open fraction must be to the target for an evaluation to count for
+    early stopping and the kept parameters (null: :data:`DEFAULT_TARGET_TOLERANCE`).
     """
 
     name: str = "jola"
@@ -39,9 +50,24 @@ class JolaConfig(MethodConfig):
     penalty: str = "release"
     schedule: str = "expon"
     schedule_args: dict[str, Any] = field(default_factory=dict)
+    gate_lr: float | None = None
+    target_open: float | None = None
+    target_lr: float | None = None
+    target_warmup: int | None = None
+    target_tolerance: float | None = None
 
 
 register_method_schema("jola", JolaConfig)
+
+DEFAULT_TARGET_LR = 0.02
+"""Adam learning rate of the Lagrangian multipliers when ``method.target_lr`` is null
+(provisional: on a toy problem of 100 gates under AdamW it holds targets 0.1-0.9 within about
+0.03; the study decides)."""
+DEFAULT_TARGET_WARMUP = 100
+"""Steps of the target's ramp when ``method.target_warmup`` is null: a fixed target from step 0
+winds the multipliers up while the gates (moving at most about gate_lr per step) lag behind."""
+DEFAULT_TARGET_TOLERANCE = 0.05
+HISTOGRAM_BINS = 10
 
 
 def gate_table(edits: editing.HeadEdits) -> dict:
@@ -84,6 +110,7 @@ class Jola(Method):
             self.schedule = make_schedule(cfg.schedule, **dict(cfg.schedule_args))
         except ValueError as err:
             raise UserError(str(err)) from err
+        self.controller = _make_controller(cfg)
         self.handle: editing.EditHandle | None = None
         self.total_steps: int | None = None
         self.last_lambda: float | None = None
@@ -115,6 +142,36 @@ class Jola(Method):
     def trainable_parameters(self, model: torch.nn.Module) -> list[torch.nn.Parameter]:
         return list(self.edits.parameters())
 
+    def gate_lr(self, train: TrainConfig | None = None) -> float:
+        """The learning rate of the gates' log_alpha: ``method.gate_lr``, else ``train.lr``."""
+        train = train if train is not None else self.cfg.train
+        return train.lr if self.cfg.gate_lr is None else self.cfg.gate_lr
+
+    def parameter_groups(self, model: torch.nn.Module, train: TrainConfig) -> list[dict]:
+        """``edits`` (the vectors m and a: ``train.lr``, ``train.weight_decay``) and, when
+        gated, ``gates`` (every log_alpha: ``gate_lr``, never weight decay)."""
+        edits = self.edits
+        vectors = [p for p in (edits.scale, edits.offset) if p is not None]
+        log_alphas = [p for p in (edits.log_alpha_mult, edits.log_alpha_add) if p is not None]
+        groups = [
+            {
+                "name": "edits",
+                "params": vectors,
+                "lr": train.lr,
+                "weight_decay": train.weight_decay,
+            }
+        ]
+        if log_alphas:
+            groups.append(
+                {
+                    "name": "gates",
+                    "params": log_alphas,
+                    "lr": self.gate_lr(train),
+                    "weight_decay": 0.0,
+                }
+            )
+        return groups
+
     def on_train_begin(self, total_steps: int) -> None:
         self.total_steps = total_steps
 
@@ -124,34 +181,102 @@ class Jola(Method):
     def regularizer(self, model: torch.nn.Module, step: int) -> torch.Tensor | None:
         if not self.cfg.gated:
             return None
+        edits = self.edits
+        if self.controller is not None:  # a target budget replaces the penalty
+            fraction = gates.expected_open_fraction(edits.log_alpha_add, edits.log_alpha_mult)
+            return self.controller.term(fraction, step)
         lam = self.schedule.value(step, self.total_steps)
         self.last_lambda = lam
-        edits = self.edits
         return gates.penalty(self.cfg.penalty, edits.log_alpha_add, edits.log_alpha_mult, lam)
 
-    def gate_statistics(self) -> dict:
-        """Closed fraction (evaluation gates) and expected L0 per gate kind."""
-        stats: dict[str, float] = {}
+    def _log_alphas(self) -> dict[str, torch.Tensor]:
         edits = self.edits
+        pairs = (("add", edits.log_alpha_add), ("mult", edits.log_alpha_mult))
+        return {kind: log_alpha for kind, log_alpha in pairs if log_alpha is not None}
+
+    def expected_open_fraction(self) -> float | None:
+        """Mean P(open) over every gate of both kinds (None when ungated)."""
+        log_alphas = list(self._log_alphas().values())
+        if not log_alphas:
+            return None
         with torch.no_grad():
-            for kind, log_alpha in (("add", edits.log_alpha_add), ("mult", edits.log_alpha_mult)):
-                if log_alpha is None:
-                    continue
+            return float(gates.expected_open_fraction(*log_alphas))
+
+    def gate_statistics(self) -> dict:
+        """Closed fraction (evaluation gates) and expected L0 per gate kind, and the expected
+        fraction of open gates over both kinds."""
+        stats: dict[str, float] = {}
+        with torch.no_grad():
+            for kind, log_alpha in self._log_alphas().items():
                 stats[f"closed_frac_{kind}"] = gates.closed_fraction(log_alpha)
                 stats[f"expected_l0_{kind}"] = float(gates.prob_open(log_alpha).sum())
+        fraction = self.expected_open_fraction()
+        if fraction is not None:
+            stats["expected_open_frac"] = fraction
         return stats
 
     def training_stats(self) -> dict:
         stats = self.gate_statistics()
-        if self.last_lambda is not None:
+        if self.controller is not None:
+            stats.update(self.controller.state())
+        elif self.last_lambda is not None:
             stats["lambda"] = self.last_lambda
         return stats
+
+    def accepts_checkpoint(self) -> bool | None:
+        """With a target: only once its ramp is over and the expected open fraction is within
+        ``target_tolerance`` of it; without one, no rule (None)."""
+        controller = self.controller
+        if controller is None:
+            return None
+        if controller.last_step is None or not controller.ramp_done(controller.last_step + 1):
+            return False
+        fraction = self.expected_open_fraction()
+        return abs(fraction - controller.target) <= _target_tolerance(self.cfg) + 1e-12
+
+    def localisation_stats(self) -> dict:
+        """Closed gates per kind, P(open) histograms and the settings that move the gates."""
+        edits = self.edits
+        out: dict[str, Any] = {}
+        with torch.no_grad():
+            closed = {
+                name: int((gate == 0).sum())
+                for name, gate, log_alpha in (
+                    ("additive", edits.gate_add(training=False), edits.log_alpha_add),
+                    ("multiplicative", edits.gate_mult(training=False), edits.log_alpha_mult),
+                )
+                if log_alpha is not None
+            }
+            if closed:
+                out["closed_gates"] = {**closed, "per_kind": edits.num_layers * edits.num_heads}
+                edges = [round(i / HISTOGRAM_BINS, 10) for i in range(HISTOGRAM_BINS + 1)]
+                hist: dict[str, Any] = {"edges": edges}
+                for name, log_alpha in (
+                    ("additive", edits.log_alpha_add),
+                    ("multiplicative", edits.log_alpha_mult),
+                ):
+                    if log_alpha is not None:
+                        hist[name] = gates.prob_open_histogram(log_alpha, HISTOGRAM_BINS)
+                out["prob_open_hist"] = hist
+                out["gate_lr"] = self.gate_lr()
+        if self.controller is not None:
+            out["target"] = {
+                "target_open": self.controller.target,
+                "lr": self.controller.lr,
+                "warmup_steps": self.controller.warmup_steps,
+                "tolerance": _target_tolerance(self.cfg),
+                "lambda1": self.controller.lambda1,
+                "lambda2": self.controller.lambda2,
+                "expected_open_frac": self.expected_open_fraction(),
+            }
+        return out
 
     def final_stats(self) -> dict:
         return {
             "edited_heads": self.edits.head_counts(),
             **self.gate_statistics(),
-            "penalty": self.cfg.penalty,
+            **self.localisation_stats(),
+            "penalty": "target" if self.controller is not None else self.cfg.penalty,
             "schedule": self.cfg.schedule,
             "edit_parameters": self.edits.num_parameters(),
         }
@@ -178,8 +303,171 @@ class Jola(Method):
             self.handle = editing.attach(loaded.model, edits, prune_closed=True)
 
 
+def _target_tolerance(cfg: JolaConfig) -> float:
+    return DEFAULT_TARGET_TOLERANCE if cfg.target_tolerance is None else cfg.target_tolerance
+
+
+def _make_controller(cfg: JolaConfig) -> gates.LagrangianController | None:
+    """The Lagrangian controller of ``method.target_open`` (None without a target); refuses
+    values that cannot work, and target settings without a target."""
+    if cfg.gate_lr is not None and cfg.gate_lr <= 0:
+        raise UserError(f"method.gate_lr must be positive (or null), got {cfg.gate_lr}")
+    extras = {
+        "target_lr": cfg.target_lr,
+        "target_warmup": cfg.target_warmup,
+        "target_tolerance": cfg.target_tolerance,
+    }
+    if cfg.target_open is None:
+        given = [f"method.{k}" for k, v in extras.items() if v is not None]
+        if given:
+            raise UserError(f"{', '.join(given)} needs method.target_open (a fraction, e.g. 0.1)")
+        return None
+    if not cfg.gated:
+        raise UserError("method.target_open needs gates (method.gated=true)")
+    if not 0.0 <= cfg.target_open <= 1.0:
+        raise UserError(f"method.target_open must be a fraction in [0, 1], got {cfg.target_open}")
+    if cfg.target_tolerance is not None and cfg.target_tolerance <= 0:
+        raise UserError(f"method.target_tolerance must be positive, got {cfg.target_tolerance}")
+    try:
+        return gates.LagrangianController(
+            cfg.target_open,
+            DEFAULT_TARGET_LR if cfg.target_lr is None else cfg.target_lr,
+            DEFAULT_TARGET_WARMUP if cfg.target_warmup is None else cfg.target_warmup,
+        )
+    except ValueError as err:
+        raise UserError(f"method.target_*: {err}") from err
+
+
 def attach_trained_edits(model: torch.nn.Module, run_dir: str | Path, prune_closed: bool = False):
     """Load the edits saved by a JoLA run onto a fresh base model (for inference)."""
     edits = editing.load_edits(Path(run_dir) / EDITS_DIR)
     model.eval()
     return editing.attach(model, edits, prune_closed=prune_closed)
+
+
+# ------------------------------------------------------------------ fixed head sets (controls)
+
+
+@dataclass
+class FixedHeadsConfig(JolaConfig):
+    """A JoLA control that edits a fixed set of ``k`` heads, ungated (both edit kinds, as
+    ``additive`` / ``multiplicative`` say, on every head of the set; no other head is edited).
+
+    ``k``: the number of heads; ``k_from``: instead, a finished JoLA run, whose number of heads
+    with either gate open at evaluation (its gates.json) is used, so that a control has the
+    learned selection's budget. ``k_from`` is a run directory, its gates.json, or the folder
+    holding its ``seed<seed>`` directories (e.g. ``outputs/smollm2_135m/jola_sparse/siqa/n200``):
+    then the run of this run's seed is read, so every seed of a sweep is matched with the
+    learned run of the same seed and the seeds share one variant directory. Exactly one of
+    ``k`` and ``k_from`` must be set.
+    """
+
+    gated: bool = False
+    k: int | None = None
+    k_from: str | None = None
+
+
+def _k_run(path: str | Path, seed: int | None) -> Path:
+    """The run directory (or gates.json) that ``k_from`` names for a run of ``seed``."""
+    path = Path(path)
+    if path.is_dir() and not (path / GATES_FILE).exists() and seed is not None:
+        return path / f"seed{seed}"
+    return path
+
+
+def selected_head_count(path: str | Path, seed: int | None = None) -> int:
+    """Heads with the additive or the multiplicative gate open at evaluation in a JoLA run's
+    gates.json (``path``: the file, its run directory, or the folder of ``seed<seed>`` run
+    directories, of which the one of ``seed`` is read)."""
+    path = _k_run(path, seed)
+    if path.is_dir():
+        path = path / GATES_FILE
+    try:
+        table = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise UserError(f"method.k_from: cannot read {path} ({err})") from err
+    open_heads: set[tuple[int, int]] = set()
+    for kind in ("additive", "multiplicative"):
+        rows = (table.get(kind) or {}).get("eval_gate")
+        for layer, row in enumerate(rows or []):
+            for head, value in enumerate(row):
+                while isinstance(value, list) and len(value) == 1:
+                    value = value[0]
+                if float(value) != 0.0:
+                    open_heads.add((layer, head))
+    return len(open_heads)
+
+
+class FixedHeadsJola(Jola):
+    """Base of the equal-budget controls: JoLA's edits on a fixed head set, no gates.
+
+    Subclasses choose the set: :meth:`choose_heads` (at preparation, without data) or, for a
+    warm-up on the training data, :meth:`before_training`.
+    """
+
+    rule = "fixed"
+
+    def __init__(self, cfg: FixedHeadsConfig):
+        if cfg.gated:
+            raise UserError(
+                f"method={cfg.name} edits a fixed head set without gates: keep gated=false"
+            )
+        super().__init__(cfg)
+        if (cfg.k is None) == (cfg.k_from is None):
+            raise UserError(
+                f"method={cfg.name} needs exactly one of method.k=<heads> and "
+                "method.k_from=<a finished JoLA run directory>"
+            )
+        if cfg.k is not None and cfg.k < 1:
+            raise UserError(f"method={cfg.name}: method.k must be at least 1, got {cfg.k}")
+        self.k: int | None = cfg.k
+        self.k_source = "method.k" if cfg.k is not None else str(cfg.k_from)
+        self.selection: dict[str, Any] = {}
+
+    def validate(self) -> None:
+        """Read ``k_from`` (before anything is loaded)."""
+        self.resolve_k()
+
+    def resolve_k(self) -> int:
+        """``method.k``, or the selected head count of the ``k_from`` run (read once)."""
+        if self.k is None:
+            k = selected_head_count(self.cfg.k_from, self.seed)
+            if k < 1:
+                raise UserError(
+                    f"method={self.cfg.name}: the run {self.k_source} edits no head at "
+                    "evaluation (every gate closed), so there is no budget to match"
+                )
+            self.k = k
+            self.k_source = str(_k_run(self.cfg.k_from, self.seed))
+        return self.k
+
+    def check_k(self, num_layers: int, num_heads: int) -> None:
+        self.resolve_k()
+        if self.k > num_layers * num_heads:
+            raise UserError(
+                f"method={self.cfg.name}: k={self.k} ({self.k_source}) is more than the model's "
+                f"{num_layers} x {num_heads} = {num_layers * num_heads} heads"
+            )
+
+    def choose_heads(self, num_layers: int, num_heads: int) -> list[list[int]] | None:
+        """The head set chosen before any training (None: chosen later, on all heads first)."""
+        return None
+
+    def prepare(self, loaded: LoadedModel) -> None:
+        proj = editing.find_output_projections(loaded.model)
+        self.check_k(proj.num_layers, proj.num_heads)
+        heads = self.choose_heads(proj.num_layers, proj.num_heads)
+        super().prepare(loaded)
+        if heads is not None:
+            self.edits.set_heads(heads)
+
+    def final_stats(self) -> dict:
+        stats = super().final_stats()
+        stats["head_selection"] = {
+            "rule": self.rule,
+            "k": self.k,
+            "k_source": self.k_source,
+            "heads": self.edits.edit_config.heads,
+            **self.selection,
+        }
+        return stats
