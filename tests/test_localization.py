@@ -370,3 +370,94 @@ def test_controls_refuse_a_missing_or_double_budget(tmp_path):
         build("method=jola_random_k", f"method.k_from={tmp_path / 'closed'}")
     with pytest.raises(UserError, match="more than the model's"):
         prepared(tmp_path, "method=jola_random_k", "method.k=9")
+
+
+# --------------------------------------------------------------- head-set overlap (tables)
+
+
+def test_jaccard_and_its_chance_level_on_constructed_sets():
+    from jola.tables import chance_jaccard, jaccard, pairwise_jaccard
+
+    a, b, c = {(0, 0), (0, 1)}, {(0, 0), (1, 1)}, {(0, 1), (0, 0)}
+    assert jaccard(a, b) == pytest.approx(1 / 3) and jaccard(a, c) == 1.0
+    assert jaccard(set(), set()) == 1.0 and jaccard(a, set()) == 0.0
+    assert pairwise_jaccard([a, b, c]) == pytest.approx([1 / 3, 1.0, 1 / 3])
+    # two random 2-sets of 8 heads: P(i shared) = 15/28, 12/28, 1/28 for i = 0, 1, 2
+    assert chance_jaccard(8, 2, 2) == pytest.approx(12 / 28 * 1 / 3 + 1 / 28)
+    assert chance_jaccard(8, 8, 8) == 1.0 and chance_jaccard(8, 0, 0) == 1.0
+    assert chance_jaccard(8, 0, 3) == 0.0
+    generator = torch.Generator().manual_seed(0)  # the formula against a simulation
+    draws = [
+        jaccard(
+            set(torch.randperm(20, generator=generator)[:5].tolist()),
+            set(torch.randperm(20, generator=generator)[:8].tolist()),
+        )
+        for _ in range(4000)
+    ]
+    assert sum(draws) / len(draws) == pytest.approx(chance_jaccard(20, 5, 8), abs=0.01)
+
+
+def write_gate_run(root, method, seed, open_add, open_mult, learned=True, dev_loss=0.5):
+    run_dir = root / "tiny" / method / "siqa" / "n200" / f"seed{seed}"
+    run_dir.mkdir(parents=True)
+    results = {
+        "metrics": {"acc": 0.3 + 0.01 * seed},
+        "method": method,
+        "task": "siqa",
+        "suite": "commonsense",
+        "model": {"name": "tiny"},
+        "n": 200,
+        "seed": seed,
+        "training": {"best_dev_loss": dev_loss},
+        "metric_info": {"acc": {"scale": "fraction 0-1"}},
+    }
+    (run_dir / "results.json").write_text(json.dumps(results))
+    table = {"num_layers": LAYERS, "num_heads": HEADS}
+    for kind, heads in (("additive", open_add), ("multiplicative", open_mult)):
+        gate = [[0.7 if (i, h) in heads else 0.0 for h in range(HEADS)] for i in range(LAYERS)]
+        table[kind] = {"eval_gate": gate}
+        if learned:
+            table[kind]["log_alpha"] = gate
+    (run_dir / "gates.json").write_text(json.dumps(table))
+
+
+def test_make_tables_reports_closed_gates_and_head_set_overlap_across_seeds(tmp_path):
+    from jola.tables import make_tables
+
+    out = tmp_path / "out"
+    sets = [{(0, 0), (0, 1)}, {(0, 0), (1, 1)}, {(0, 1), (0, 0)}]
+    for seed, heads in zip((1, 2, 3), sets):  # additive on the set, multiplicative on (0, 0)
+        write_gate_run(out, "jola_sparse", seed, heads, {(0, 0)}, dev_loss=0.1 * seed)
+        write_gate_run(out, "jola_random_k", seed, heads, heads, learned=False)
+    report = make_tables(out, tmp_path / "tables")
+    assert report.warnings == []
+    folder = tmp_path / "tables" / "tiny"
+    assert folder / "localization.md" in report.files
+    text = (folder / "localization.md").read_text()
+    rows = {
+        line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")]
+        for line in text.splitlines()
+        if line.startswith("| jola")
+    }
+    sparse, control = rows["jola_sparse"], rows["jola_random_k"]
+    assert sparse[3] == "3"  # seeds
+    # 6/8 additive, 7/8 multiplicative, 13/16 of all evaluation gates closed in every seed
+    assert sparse[4:7] == ["75.0 ± 0.0", "87.5 ± 0.0", "81.2 ± 0.0"]
+    assert sparse[7] == "2.0 ± 0.0 / 8"
+    assert sparse[8] == "0.56 ± 0.38 (3 pairs)"  # Jaccard 1/3, 1, 1/3
+    assert sparse[9] == "0.18"  # chance for two 2-sets of 8 heads
+    assert sparse[10] == "0.2000 ± 0.1000"
+    assert sparse[11] == "ACC 32.00 ± 1.00"
+    assert control[4] == control[5] == "–"  # no learned gates
+    assert control[6] == "75.0 ± 0.0" and control[7] == "2.0 ± 0.0 / 8"
+    frame = pd_read(folder / "localization.csv")
+    assert set(frame["method"]) == {"jola_sparse", "jola_random_k"}
+    assert frame.set_index("method").loc["jola_sparse", "jaccard"] == pytest.approx(5 / 9)
+    plot = tmp_path / "tables" / "plots" / "tiny" / "localization_siqa_n200.png"
+    assert plot in report.files and plot.read_bytes()[:4] == b"\x89PNG"
+
+
+def pd_read(path):
+    import pandas as pd
+
+    return pd.read_csv(path)

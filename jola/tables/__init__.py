@@ -11,7 +11,10 @@ groups runs by (model, method, task, n) over seeds and writes, per model:
 - ``<model>/datasize_<task>.*``: method x n for one task (default siqa);
 - ``summary.csv``: every (model, method, task, n, metric) group with mean, std and seeds;
 - ``plots/<model>/...png``: metric vs n per task, and per JoLA run its gate heatmaps and gate
-  sparsity over training.
+  sparsity over training;
+- ``<model>/localization.*`` and ``plots/<model>/localization_<task>_n<n>.png``: closed gates,
+  edited heads and the Jaccard overlap of the selected head sets across seeds, per
+  configuration, and closed share vs dev loss / test metric (:mod:`jola.tables.localization`).
 
 Conventions (also written under each table):
 
@@ -34,6 +37,7 @@ Modules, one job each (everything public is re-exported here):
 - :mod:`jola.tables.build`: the main, per-suite and data-size tables (published rows included);
 - :mod:`jola.tables.render`: tables as Markdown, LaTeX and CSV;
 - :mod:`jola.tables.plots`: metric vs n, gate heatmaps, gate sparsity (PNG);
+- :mod:`jola.tables.localization`: closed gates, edited heads, head-set overlap across seeds;
 - this package: :func:`make_tables`, the driver, and index.md.
 """
 
@@ -67,6 +71,16 @@ from jola.tables.collect import (
     suite_tasks,
 )
 from jola.tables.labels import METHOD_LABELS, METHOD_ORDER, _safe, method_label, order_methods
+from jola.tables.localization import (
+    GateSummary,
+    LocalizationRow,
+    chance_jaccard,
+    jaccard,
+    localization_outputs,
+    localization_rows,
+    pairwise_jaccard,
+    summarize_gates,
+)
 from jola.tables.plots import (
     MIN_Y_SPAN,
     PLOT_DPI,
@@ -117,6 +131,8 @@ __all__ = [
     "SUITE_TITLES",
     "Cell",
     "Column",
+    "GateSummary",
+    "LocalizationRow",
     "MetricDisplay",
     "NoResults",
     "Report",
@@ -126,16 +142,21 @@ __all__ = [
     "Scan",
     "Table",
     "cell_text",
+    "chance_jaccard",
     "datasize_table",
     "display",
     "gate_figure",
     "index_markdown",
+    "jaccard",
     "latex_escape",
+    "localization_outputs",
+    "localization_rows",
     "main_table",
     "make_tables",
     "method_label",
     "model_plots",
     "order_methods",
+    "pairwise_jaccard",
     "plot_gates",
     "plot_metric_vs_n",
     "plot_sparsity",
@@ -145,6 +166,7 @@ __all__ = [
     "seeds_text",
     "suite_table",
     "suite_tasks",
+    "summarize_gates",
     "table_notes",
     "to_frame",
     "to_latex",
@@ -229,8 +251,10 @@ def make_tables(
         table = datasize_table(results, model, datasize_task)
         if table is not None:
             files += write_table(table, folder)
+        plot_folder = folder / "plots" / _safe(model)
         if plots:
-            files += model_plots(results, model, model_runs, folder / "plots" / _safe(model))
+            files += model_plots(results, model, model_runs, plot_folder)
+        files += localization_outputs(model_runs, model, folder, plot_folder if plots else None)
     index_path = folder / "index.md"
     index_path.write_text(index_markdown(files, folder, scan, main_n))
     files.append(index_path)

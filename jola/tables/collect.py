@@ -78,6 +78,7 @@ class Run:
     variant: str = ""  # the run's variant segment (jola.variants): one table row per variant
     profile: str = "paper"  # the data profile (jola.profiles); non-paper runs are grouped apart
     stand_in: bool = False  # scored on a packaged carve or a fixture, not the paper's data
+    dev_loss: float | None = None  # training's best (kept) dev loss, for trained methods
 
     @property
     def key(self) -> tuple[str, str, str, int]:
@@ -147,6 +148,12 @@ def read_run(results_path: Path, root: Path, suites: dict[str, tuple[str, ...]])
         model_group = f"{model_group}, {profile} data"
     variant = data.get("variant") if isinstance(data.get("variant"), str) else ""
     method = str(values["method"]) + (f" [{variant}]" if variant else "")
+    training = data.get("training") if isinstance(data.get("training"), dict) else {}
+    dev_loss = training.get("best_dev_loss")
+    if not isinstance(dev_loss, (int, float)) or isinstance(dev_loss, bool):
+        dev_loss = None
+    elif not math.isfinite(dev_loss):
+        dev_loss = None
     return Run(
         model=model_group,
         method=method,
@@ -163,6 +170,7 @@ def read_run(results_path: Path, root: Path, suites: dict[str, tuple[str, ...]])
         variant=variant,
         profile=profile,
         stand_in=stand_in,
+        dev_loss=None if dev_loss is None else float(dev_loss),
     )
 
 
