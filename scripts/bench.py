@@ -29,7 +29,9 @@ loss on the answer tokens only unless the name says otherwise):
 
 Evaluation: batched generation (length-sorted, left-padded, :func:`generate_responses`) against
 batch size 1 (the release's protocol), greedy and 4-beam, and log-likelihood scoring, with the
-number of predictions that differ between the batched and the unbatched run.
+number of predictions that differ between the batched and the unbatched run; and evaluation
+(log-likelihood and greedy generation) with and without ``eval.prune_closed`` when most heads
+are closed (``--prune-closed-fraction``, default 0.9), with the predictions that differ.
 
 The ``llama31_8b_shape`` model has Llama-3.1-8B's configuration with random bf16 weights (no
 download); ``--layers`` keeps fewer layers and ``--shape-divisor`` divides the widths (not the
@@ -817,6 +819,120 @@ def bench_loglik(
     }
 
 
+def pruning_models(bench: BenchModel, closed_fraction: float, seed: int = 0):
+    """Two weight-sharing copies with the same JoLA edits, in eval mode: one attached as a run
+    attaches them, one with ``prune_closed=True``. A ``closed_fraction`` of the heads (drawn
+    with ``seed``) have both gates closed (log_alpha -5), the others both open (+3); the
+    vectors are N(0, 0.05) so that the open heads change the output."""
+    generator = torch.Generator().manual_seed(seed)
+    full, pruned = clone_sharing_weights(bench.model), clone_sharing_weights(bench.model)
+    for model in (full, pruned):
+        _freeze(model)
+        model.eval()
+    handle = editing.attach(full, editing.EditConfig(), generator=generator)
+    edits = handle.edits
+    layers, heads = edits.num_layers, edits.num_heads
+    closed = torch.randperm(layers * heads, generator=generator)[
+        : round(closed_fraction * layers * heads)
+    ]
+    with torch.no_grad():
+        edits.scale.normal_(0, 0.05, generator=generator)
+        edits.offset.normal_(0, 0.05, generator=generator)
+        log_alpha = torch.full((layers * heads,), 3.0)
+        log_alpha[closed] = -5.0
+        edits.log_alpha_add.copy_(log_alpha.view(layers, heads))
+        edits.log_alpha_mult.copy_(log_alpha.view(layers, heads))
+    pruned_handle = editing.attach(pruned, edits, prune_closed=True)
+    info = {
+        "closed_fraction": closed_fraction,
+        "heads": layers * heads,
+        "open_heads": edits.head_counts()["either"],
+        "layers": layers,
+        "hooked_layers_full": len(handle.hooked_layers),
+        "hooked_layers_pruned": len(pruned_handle.hooked_layers),
+    }
+    as_bench = [
+        BenchModel(bench.name, m, bench.tokenizer, bench.device, bench.dtype, bench.info)
+        for m in (full, pruned)
+    ]
+    return as_bench[0], as_bench[1], info
+
+
+def bench_pruning(
+    bench: BenchModel,
+    examples,
+    prompts: Sequence[str],
+    *,
+    closed_fraction: float,
+    batch_size: int,
+    max_new_tokens: int,
+    repeats: int,
+    task_name: str = "siqa",
+    log=print,
+) -> dict:
+    """Evaluation throughput with and without ``eval.prune_closed`` when most heads are closed:
+    log-likelihood scoring and greedy batched generation, interleaved, with the number of
+    predictions that differ (0: pruning changes nothing computed)."""
+    full, pruned, info = pruning_models(bench, closed_fraction)
+    task = get_task(task_name)
+    last: dict[str, list] = {}
+    cfg = EvalConfig(mode="loglik", batch_size=batch_size, progress=False)
+
+    def loglik(model: BenchModel, key: str, subset=None):
+        def run():
+            out = EVAL_MODES["loglik"](model.model, model.tokenizer, task, subset or examples, cfg)
+            if subset is None:
+                last[key] = out
+
+        return run
+
+    def generate(model: BenchModel, key: str, subset=None):
+        def run():
+            out = generate_responses(
+                model.model,
+                model.tokenizer,
+                list(subset or prompts),
+                max_new_tokens=max_new_tokens,
+                num_beams=1,
+                batch_size=batch_size,
+                progress=False,
+            )
+            if subset is None:
+                last[key] = out
+
+        return run
+
+    fns, warm = {}, {}
+    for name, model in (("full", full), ("pruned", pruned)):
+        fns[f"loglik_{name}"] = loglik(model, f"loglik_{name}")
+        warm[f"loglik_{name}"] = loglik(model, "", examples[:2])
+        fns[f"generate_{name}"] = generate(model, f"generate_{name}")
+        warm[f"generate_{name}"] = generate(model, "", prompts[:2])
+    cpu: dict[str, list[float]] = {}
+    times = time_round_robin(fns, repeats, 1, bench.device, warmup_fns=warm, log=log, cpu_times=cpu)
+    n = len(examples)
+    out: dict = {**info, "examples": n, "task": task_name, "max_new_tokens": max_new_tokens}
+    for mode in ("loglik", "generate"):
+        tf, tp = summarize(times[f"{mode}_full"]), summarize(times[f"{mode}_pruned"])
+        a, b = last[f"{mode}_full"], last[f"{mode}_pruned"]
+        entry = {
+            "full": {**tf, "examples_per_s": n / tf["median"]},
+            "pruned": {**tp, "examples_per_s": n / tp["median"]},
+            "speedup": tf["median"] / tp["median"],
+            "paired_speedup": paired_ratio(times[f"{mode}_full"], times[f"{mode}_pruned"]),
+            **_cpu_speedup(cpu, f"{mode}_full", f"{mode}_pruned", bench.device),
+        }
+        if mode == "loglik":
+            entry["differing_predictions"] = sum(x.parsed != y.parsed for x, y in zip(a, b))
+            entry["max_abs_score_diff"] = max(
+                abs(x.scores[k] - y.scores[k]) for x, y in zip(a, b) for k in x.scores
+            )
+        else:
+            entry["differing_predictions"] = sum(x != y for x, y in zip(a, b))
+        out[mode] = entry
+    return out
+
+
 def eval_inputs(bench: BenchModel, n: int, task: str = "siqa"):
     """Test-part examples of ``task`` and their Alpaca prompts (packaged data)."""
     examples = task_examples(n, split="test", task=task)
@@ -1073,6 +1189,26 @@ def markdown(results: dict) -> str:
             f"{ll['differing_predictions']}/{ll['examples']} | {ll['max_abs_score_diff']:.2e} |",
             "",
         ]
+    pr = results.get("prune_closed")
+    if pr:
+        lines += [
+            f"### Evaluation with and without eval.prune_closed ({pr['examples']} "
+            f"{pr['task']} test items; {pr['heads'] - pr['open_heads']} of {pr['heads']} heads "
+            f"closed; hooked layers {pr['hooked_layers_full']} -> {pr['hooked_layers_pruned']})",
+            "",
+            "| mode | full ex/s (median s ± IQR) | pruned ex/s (median s ± IQR) | speed-up (medians / paired) | CPU-time speed-up | differing predictions |",
+            "|---|---|---|---|---|---|",
+        ]
+        for mode in ("loglik", "generate"):
+            m = pr[mode]
+            lines.append(
+                f"| {mode} | {m['full']['examples_per_s']:.2f} ({m['full']['median']:.2f} ± "
+                f"{m['full']['iqr']:.2f}) | {m['pruned']['examples_per_s']:.2f} "
+                f"({m['pruned']['median']:.2f} ± {m['pruned']['iqr']:.2f}) | "
+                f"{m['speedup']:.2f} / {m['paired_speedup']:.2f} | {_fmt(m.get('cpu_speedup'))} | "
+                f"{m['differing_predictions']}/{pr['examples']} |"
+            )
+        lines.append("")
     mem = results.get("memory")
     if mem:
         cuda = any("cuda_peak_allocated_mib" in m for m in mem.values())
@@ -1130,7 +1266,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--profile", action="store_true", help="profile one batched greedy generate (top ops)"
     )
     p.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's choice)")
-    p.add_argument("--skip", default="", help="comma-separated: train,eval,loglik,memory")
+    p.add_argument("--skip", default="", help="comma-separated: train,eval,loglik,prune,memory")
+    p.add_argument(
+        "--prune-closed-fraction",
+        type=float,
+        default=0.9,
+        help="prune benchmark: fraction of heads with both gates closed (default 0.9)",
+    )
     p.add_argument("--out", help="JSON results (default docs/bench-<model>-<device>.json)")
     p.add_argument("--memory-probe", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -1165,7 +1307,7 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict:
         results["loop_equivalence"] = check_loop_equivalence(bench, batch)
         log(f"loop equivalence: {results['loop_equivalence']}")
         results["train"] = bench_train(bench, batch, variants, args, log=log)
-    if not {"eval", "loglik"} <= skip:
+    if not {"eval", "loglik", "prune"} <= skip:
         examples, prompts = eval_inputs(bench, args.eval_examples, args.eval_task)
         eval_bench = prepare_eval_model(bench)
         if "eval" not in skip:
@@ -1195,6 +1337,19 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict:
                 log=log,
             )
             results["loglik"]["task"] = args.eval_task
+        if "prune" not in skip:
+            results["prune_closed"] = bench_pruning(
+                bench,
+                examples,
+                prompts,
+                closed_fraction=args.prune_closed_fraction,
+                batch_size=args.eval_batch_size,
+                max_new_tokens=args.max_new_tokens,
+                repeats=args.eval_repeats,
+                task_name=args.eval_task,
+                log=log,
+            )
+            log(f"prune_closed: {results['prune_closed']['loglik']['speedup']:.2f}x loglik")
     if "memory" not in skip:
         results["memory"] = bench_memory(variants, args, log=log)
     results["meta"]["load_average_at_end"] = os.getloadavg()

@@ -204,3 +204,31 @@ def test_generation_profile_lists_where_time_goes(tiny):
     assert "Profile of one batched greedy generate" in bench.markdown(
         {"model": "tiny_random", "meta": {"device": "cpu"}, "generation_profile": out}
     )
+
+
+def test_pruning_bench_times_both_and_predicts_the_same(tiny):
+    examples, prompts = bench.eval_inputs(tiny, 3)
+    out = bench.bench_pruning(
+        tiny,
+        examples,
+        prompts,
+        closed_fraction=0.75,
+        batch_size=2,
+        max_new_tokens=3,
+        repeats=1,
+        log=lambda _: None,
+    )
+    assert out["heads"] == 8 and out["open_heads"] == 2
+    assert out["hooked_layers_full"] == 2 and out["hooked_layers_pruned"] <= 2
+    for mode in ("loglik", "generate"):
+        assert out[mode]["differing_predictions"] == 0
+        assert out[mode]["full"]["examples_per_s"] > 0 and out[mode]["pruned"]["examples_per_s"] > 0
+    assert out["loglik"]["max_abs_score_diff"] == 0.0
+    text = bench.markdown({"model": "tiny_random", "meta": {"device": "cpu"}, "prune_closed": out})
+    assert "eval.prune_closed" in text and "| loglik |" in text and "| generate |" in text
+    full, pruned, _ = bench.pruning_models(tiny, 0.75)
+    ids = torch.tensor([[3, 40, 41, 42, 43]])
+    with torch.no_grad():
+        edited = full.model(ids).logits
+        assert torch.equal(edited, pruned.model(ids).logits)
+        assert not torch.equal(edited, tiny.model(ids).logits)  # the open heads do edit
