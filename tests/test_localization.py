@@ -293,6 +293,7 @@ def test_controls_edit_exactly_k_heads(tmp_path, name):
     assert (counts["additive"], counts["multiplicative"], counts["either"]) == (3, 3, 3)
     selection = results["method_stats"]["head_selection"]
     assert selection["k"] == 3 and len(selection["heads"]) == 3
+    assert selection["edited_parameters"] == 3 * 16 * 2  # k heads x head_dim x both kinds
     assert edited_heads_of(run_dir) == {tuple(h) for h in selection["heads"]}
     # only the selected heads' vectors trained; the edits reload with their head set
     edits = editing.load_edits(run_dir / "edits")

@@ -463,11 +463,14 @@ class FixedHeadsJola(Jola):
 
     def final_stats(self) -> dict:
         stats = super().final_stats()
+        edits = self.edits
+        kinds = int(edits.additive) + int(edits.multiplicative)
         stats["head_selection"] = {
             "rule": self.rule,
             "k": self.k,
             "k_source": self.k_source,
-            "heads": self.edits.edit_config.heads,
+            "heads": edits.edit_config.heads,
+            "edited_parameters": self.k * edits.head_dim * kinds,
             **self.selection,
         }
         return stats

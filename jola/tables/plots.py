@@ -178,7 +178,8 @@ def read_train_log(path: Path) -> list[dict]:
 
 
 def plot_sparsity(entries: list[dict], title: str, path: Path) -> Path | None:
-    """Closed-gate fractions over training steps, expected L0 on a second axis."""
+    """Closed-gate fractions over training steps (with the expected open fraction and, for a
+    run with ``method.target_open``, its target), expected L0 on a second axis."""
     if not entries:
         return None
     steps = [e["step"] for e in entries]
@@ -192,6 +193,14 @@ def plot_sparsity(entries: list[dict], title: str, path: Path) -> Path | None:
         points = [(e["step"], e[key]) for e in entries if e.get(key) is not None]
         if points:
             (line,) = ax.plot(*zip(*points), marker=".", color=color, label=label)
+            handles.append(line)
+    for key, label, style in (
+        ("expected_open_frac", "expected open fraction, both kinds", "-"),
+        ("target_open_now", "target open fraction (method.target_open)", ":"),
+    ):
+        points = [(e["step"], e[key]) for e in entries if e.get(key) is not None]
+        if points:
+            (line,) = ax.plot(*zip(*points), linestyle=style, color="C2", label=label)
             handles.append(line)
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("training step")
