@@ -324,7 +324,8 @@ def plot_localization(rows: Sequence[LocalizationRow], title: str, path: Path) -
     points = [r for r in rows if r.closed_all.mean is not None]
     if not points:
         return None
-    fig = _figure(10.0, 4.4)
+    legend_height = 0.2 * len(points) + 0.3
+    fig = _figure(10.0, 4.2 + legend_height)
     axes = fig.subplots(1, 2)
     metric = next((r.metric for r in points if r.metric), None)
     for ax, (label, getter) in zip(
@@ -355,12 +356,13 @@ def plot_localization(rows: Sequence[LocalizationRow], title: str, path: Path) -
         ax.set_xlabel("closed evaluation gates, both kinds (%)")
         ax.set_ylabel(label)
         ax.grid(True, alpha=0.3)
-    for ax in axes:
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7, loc="best")
-            break
+    labelled = {}
+    for ax in axes:  # one entry per configuration, whichever panel has its point
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            labelled.setdefault(label, handle)
+    fig.legend(list(labelled.values()), list(labelled), loc="lower center", fontsize=7, ncol=1)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, legend_height / (4.2 + legend_height), 1, 1))
     return _save(fig, path)
 
 
