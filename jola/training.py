@@ -1,9 +1,11 @@
 """The one training path every trainable method shares: HF Trainer + the method's hooks.
 
-A method supplies its trainable parameters, an optional regulariser and statistics to log;
-this module supplies the data (the run's prompt + target, loss on answer tokens only), AdamW with a
-cosine schedule and warmup, early stopping on dev loss with the best parameters restored, and a
-jsonl training log.
+A method supplies its optimiser parameter groups (each with its own learning rate and weight
+decay), an optional regulariser, an optional warm-up before training, an optional rule for which
+evaluations may be kept, and statistics to log; this module supplies the data (the run's prompt +
+target, loss on answer tokens only), AdamW over those groups with a cosine schedule and warmup
+(a multiplier of every group's lr), early stopping on dev loss with the best parameters
+restored, and a jsonl training log.
 """
 
 from __future__ import annotations
