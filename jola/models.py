@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from jola.config import ModelConfig
-from jola.errors import UserError
+from jola.errors import UserError, error_reason
 from jola.profiles import hub_load_error
 from jola.registry import Registry
 
@@ -250,7 +250,7 @@ def load_packaged_gguf_model(cfg: ModelConfig, dtype: torch.dtype):
     try:
         model, tokenizer, _ = load_hub_model(local, dtype)
     except (UserError, OSError, ValueError, RuntimeError) as err:
-        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        reason = error_reason(err)
         raise UserError(
             f"cached model {folder} does not load ({reason}); {rebuild_hint(folder)}"
         ) from err

@@ -23,6 +23,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from jola.errors import error_reason
 from jola.registry import Registry
 
 LOCAL_MODEL_SOURCES = ("packaged_gguf", "tiny_random")
@@ -171,7 +172,7 @@ def prefetch_hint() -> str:
 
 def hub_load_error(what: str, resource: str, err: BaseException) -> str:
     """One line: what was requested, why it did not load, and how to prefetch a hub resource."""
-    reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+    reason = error_reason(err)
     if Path(os.path.expanduser(resource)).is_dir():
         return f"{what}: cannot load the local folder {resource}: {reason}"
     offline = " (HF_HUB_OFFLINE=1: only the local cache is read)" if hub_is_offline() else ""

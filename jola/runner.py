@@ -191,6 +191,7 @@ def execute(cfg: RunConfig, run_dir: Path, final_dir: Path | None = None) -> dic
     metrics = compute_metrics(task.metrics, metric_predictions, metric_references, options)
     timings["total_s"] = time.time() - started
 
+    variant_settings = differences(cfg)
     base_params = loaded.info["num_parameters"]
     trainable_count = sum(p.numel() for p in trainable)
     results = {
@@ -200,8 +201,8 @@ def execute(cfg: RunConfig, run_dir: Path, final_dir: Path | None = None) -> dic
         "task": cfg.task.name,
         "suite": task.suite,
         "profile": cfg.data,
-        "variant": variant_name(differences(cfg)),
-        "variant_settings": differences(cfg),
+        "variant": variant_name(variant_settings),
+        "variant_settings": variant_settings,
         "stand_in": cfg.task.source in STAND_IN_SOURCES,
         "prompt": dataclasses.asdict(cfg.prompt),
         "hub_offline": hub_is_offline(),

@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 
 from jola.config import TaskConfig
-from jola.errors import UserError
+from jola.errors import UserError, error_reason
 from jola.profiles import hub_load_error
 from jola.registry import Registry
 from tasks.base import RawData, Task, convert_rows
@@ -97,7 +97,7 @@ def _load_dataset(task: Task, where: str, *args, **kwargs):
         return load_dataset(*args, **kwargs)
     except Exception as err:  # datasets raises many types for a missing/unreachable dataset
         if args and args[0] in ("json", "parquet"):  # a local file: no hub advice
-            reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            reason = error_reason(err, limit=10_000)
             raise UserError(f"task '{task.name}': cannot load dataset {where}: {reason}") from err
         raise UserError(hub_load_error(f"task '{task.name}': dataset", where, err)) from err
 
