@@ -67,7 +67,8 @@ if str(REPO_ROOT) not in sys.path:
 import torch  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
 
-from jola import editing, gates  # noqa: E402
+from jola import edits as editing  # noqa: E402
+from jola import gates  # noqa: E402
 from jola.config import EvalConfig, ModelConfig, TaskConfig  # noqa: E402
 from jola.errors import UserError  # noqa: E402
 from jola.evaluation import EVAL_MODES, generate_responses  # noqa: E402

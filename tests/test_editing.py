@@ -1,8 +1,15 @@
-"""Tests of jola.editing on tiny random-weight models of several architectures (no network)."""
+"""Tests of jola.edits on tiny random-weight models of several architectures (no network)."""
 
 from __future__ import annotations
 
+import ast
 import copy
+import importlib
+import inspect
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -20,8 +27,9 @@ from transformers import (
     Qwen2Config,
 )
 
+import jola.edits
 import jola.gates
-from jola.editing import (
+from jola.edits import (
     EDITS_FILE,
     EditConfig,
     HeadEdits,
@@ -524,3 +532,52 @@ def test_attaching_twice_is_refused():
     attach(model, EditConfig())
     with pytest.raises(RuntimeError, match="already"):
         attach(model, EditConfig())
+
+
+# ------------------------------------------------------------------------------- torch only
+
+
+def edits_modules() -> list[str]:
+    return ["jola.edits"] + [
+        f"jola.edits.{info.name}" for info in pkgutil.iter_modules(jola.edits.__path__)
+    ]
+
+
+def test_edits_package_imports_only_torch_at_module_level():
+    # transformers and safetensors are imported inside the functions that need them
+    stdlib = {"__future__", "collections", "dataclasses", "json", "pathlib", "re", "typing"}
+    ours = ("jola.gates", "jola.bias_export", "jola.edits")
+    for name in edits_modules():
+        imported = set()
+        for node in ast.parse(inspect.getsource(importlib.import_module(name))).body:
+            if isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module == "jola":
+                imported.update(f"jola.{alias.name}" for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                imported.add(node.module)
+        outside = {
+            m
+            for m in imported
+            if m.split(".")[0] not in stdlib | {"torch"}
+            and not any(m == o or m.startswith(o + ".") for o in ours)
+        }
+        assert not outside, (name, sorted(outside))
+
+
+def test_importing_the_edits_package_loads_no_transformers_hydra_or_safetensors():
+    code = (
+        "import importlib, sys\n"
+        f"for name in {edits_modules()!r}:\n"
+        "    importlib.import_module(name)\n"
+        "heavy = ('transformers', 'hydra', 'omegaconf', 'safetensors', 'peft', 'datasets')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert result.stdout.strip() == "[]"

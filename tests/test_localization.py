@@ -9,8 +9,9 @@ import json
 import pytest
 import torch
 
-from jola import editing, gates, training
+from jola import gates, training
 from jola.config import EvalConfig
+from jola.edits import load_edits
 from jola.errors import UserError
 from jola.evaluation import EVAL_MODES
 from jola.methods import build_method
@@ -296,7 +297,7 @@ def test_controls_edit_exactly_k_heads(tmp_path, name):
     assert selection["edited_parameters"] == 3 * 16 * 2  # k heads x head_dim x both kinds
     assert edited_heads_of(run_dir) == {tuple(h) for h in selection["heads"]}
     # only the selected heads' vectors trained; the edits reload with their head set
-    edits = editing.load_edits(run_dir / "edits")
+    edits = load_edits(run_dir / "edits")
     assert edits.edit_config.heads == selection["heads"]
     assert edits.head_counts()["either"] == 3
     if name == "jola_topk_warmup":

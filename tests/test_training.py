@@ -6,8 +6,9 @@ import math
 import pytest
 import torch
 
-from jola import editing, gates
+from jola import gates
 from jola.config import EvalConfig, ModelConfig
+from jola.edits import EditConfig, attach, load_edits
 from jola.evaluation import evaluate_generate
 from jola.methods.jola import attach_trained_edits
 from jola.models import load_model
@@ -91,7 +92,7 @@ def test_answer_only_logits_give_the_full_vocabulary_loss(tiny):
 
 
 def test_assert_only_trainable_catches_a_trainable_lm_head(tiny):
-    handle = editing.attach(tiny.model, editing.EditConfig())
+    handle = attach(tiny.model, EditConfig())
     for p in tiny.model.parameters():
         p.requires_grad_(False)
     for p in handle.edits.parameters():
@@ -127,7 +128,7 @@ def test_bf16_base_keeps_fp32_edits_and_gradients(tiny):
     model = tiny.model.to(torch.bfloat16)
     for p in model.parameters():
         p.requires_grad_(False)
-    handle = editing.attach(model, editing.EditConfig())
+    handle = attach(model, EditConfig())
     model.train()
     batch = PadCollator(tiny.tokenizer.pad_token_id)([encode(tiny.tokenizer, EXAMPLE)])
     causal_lm_loss(model, batch, answer_only_logits=True).backward()
@@ -194,7 +195,7 @@ def test_jola_run_trains_only_edits_logs_sparsity_and_saves_a_reloadable_artifac
     reloaded = evaluate_generate(fresh.model, fresh.tokenizer, task, splits.test, eval_cfg)
     saved = [json.loads(line) for line in (run_dir / "predictions.jsonl").read_text().splitlines()]
     assert [p.response for p in reloaded] == [s["response"] for s in saved]
-    trained = editing.load_edits(run_dir / "edits")
+    trained = load_edits(run_dir / "edits")
     assert trained.offset.abs().max() > 1e-2  # lr 0.05 moved the edits away from N(0, 1e-3)
 
 

@@ -9,7 +9,8 @@ from typing import Any
 
 import torch
 
-from jola import editing, gates
+from jola import edits as editing
+from jola import gates
 from jola.config import MethodConfig, TrainConfig, register_method_schema
 from jola.errors import UserError
 from jola.methods.base import Method
