@@ -10,7 +10,8 @@ and ``g_m``, ``g_a`` are Hard-Concrete gates (:mod:`jola.gates`). All parameters
 :class:`HeadEdits` module, always in float32. :class:`EditConfig` says which of them exist and how
 they start; :func:`count_edit_parameters` counts them for a model config without building it.
 
-This module imports only torch, :mod:`jola.gates` and :mod:`jola.bias_export` (for the text config).
+This module imports only torch, :mod:`jola.gates`, :mod:`jola.bias_export` and
+:mod:`jola.edits.sites` (the last two to read a model config).
 """
 
 from __future__ import annotations
