@@ -1,45 +1,53 @@
-"""Smoke test of scripts/bench.py on the tiny random model: every function runs, the per-head
-loop computes what ours computes, batched and unbatched predictions are compared.
+"""Smoke test of the benchmark package (:mod:`jola.bench`) on the tiny random model: every
+function runs, the per-head loop computes what ours computes, batched and unbatched predictions
+are compared.
 
-Timings are never asserted (only that they were taken): speed is measured by the script and
+Timings are never asserted (only that they were taken): speed is measured by the benchmark and
 written down in docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "bench.py"
+from jola.bench.cli import parse_args
+from jola.bench.data import eval_inputs, siqa_batch, synthetic_batch
+from jola.bench.evaluation import (
+    bench_generation,
+    bench_loglik,
+    prepare_eval_model,
+    profile_generation,
+)
+from jola.bench.memory import memory_probe
+from jola.bench.models import clone_sharing_weights, load_bench_model
+from jola.bench.per_head_loop import LoopJolaEdits, check_loop_equivalence
+from jola.bench.pruning import bench_pruning, pruning_models
+from jola.bench.report import markdown
+from jola.bench.training import bench_train
+from jola.bench.variants import TRAIN_VARIANTS, VARIANTS, build_variant
+from jola.edits import EditConfig, attach
+from jola.errors import UserError
 
-
-def _load_bench():
-    spec = importlib.util.spec_from_file_location("jola_bench_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load_bench()
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
 def tiny():
-    return bench.load_bench_model("tiny_random", "cpu")
+    return load_bench_model("tiny_random", "cpu")
 
 
 @pytest.fixture(scope="module")
 def batch(tiny):
-    return bench.siqa_batch(tiny.tokenizer, batch_size=2, device=tiny.device)
+    return siqa_batch(tiny.tokenizer, batch_size=2, device=tiny.device)
 
 
 def _args(*extra: str):
-    return bench.parse_args(
+    return parse_args(
         ["--model", "tiny_random", "--repeats", "1", "--warmup", "0", "--batch-size", "2", *extra]
     )
 
@@ -53,7 +61,7 @@ def test_training_batch_labels_only_the_answer(tiny, batch):
 
 
 def test_per_head_loop_gives_our_logits_and_gradients(tiny, batch):
-    eq = bench.check_loop_equivalence(tiny, batch)
+    eq = check_loop_equivalence(tiny, batch)
     assert eq["edit_effect_on_logits"] > 1e-2  # the edits change the output noticeably ...
     assert eq["max_abs_logit_diff"] < 1e-5  # ... and both implementations agree on it
     assert eq["max_abs_grad"] > 0
@@ -61,9 +69,9 @@ def test_per_head_loop_gives_our_logits_and_gradients(tiny, batch):
 
 
 def test_loop_edits_copy_every_parameter(tiny):
-    model = bench.clone_sharing_weights(tiny.model)
-    edits = bench.editing.attach(model, bench.editing.EditConfig()).edits
-    loop = bench.LoopJolaEdits.from_head_edits(edits)
+    model = clone_sharing_weights(tiny.model)
+    edits = attach(model, EditConfig()).edits
+    loop = LoopJolaEdits.from_head_edits(edits)
     assert torch.equal(torch.stack(list(loop.scale)), edits.scale)
     assert torch.equal(torch.stack(list(loop.offset)), edits.offset)
     assert torch.equal(torch.stack(list(loop.log_alpha_add)), edits.log_alpha_add)
@@ -72,8 +80,8 @@ def test_loop_edits_copy_every_parameter(tiny):
 
 
 def test_clones_share_weights_but_not_modules(tiny, batch):
-    lora = bench.build_variant("lora", tiny, batch)
-    bitfit = bench.build_variant("bitfit", tiny, batch)
+    lora = build_variant("lora", tiny, batch)
+    bitfit = build_variant("bitfit", tiny, batch)
     # the base model is untouched: no adapters, no new biases, no hooks
     assert not any("lora_" in n for n, _ in tiny.model.named_parameters())
     assert tiny.model.model.layers[0].self_attn.q_proj.bias is None
@@ -84,8 +92,8 @@ def test_clones_share_weights_but_not_modules(tiny, batch):
 
 
 def test_every_step_variant_runs_and_is_timed(tiny, batch):
-    out = bench.bench_train(tiny, batch, bench.TRAIN_VARIANTS, _args(), log=lambda _: None)
-    assert set(out["variants"]) == set(bench.TRAIN_VARIANTS)
+    out = bench_train(tiny, batch, TRAIN_VARIANTS, _args(), log=lambda _: None)
+    assert set(out["variants"]) == set(TRAIN_VARIANTS)
     for name, entry in out["variants"].items():
         assert entry["median"] > 0, name
         assert entry["n"] == 1
@@ -106,7 +114,7 @@ def test_every_step_variant_runs_and_is_timed(tiny, batch):
 
 @pytest.mark.parametrize("name", ["floor", "floor_attn0", "jola", "jola_loop", "lora", "bitfit"])
 def test_step_updates_only_the_trainable_parameters(tiny, batch, name):
-    variant = bench.build_variant(name, tiny, batch)
+    variant = build_variant(name, tiny, batch)
     before = [p.detach().clone() for p in variant.params]
     frozen = {n: p.detach().clone() for n, p in tiny.model.named_parameters()}
     loss = variant.step()
@@ -117,16 +125,16 @@ def test_step_updates_only_the_trainable_parameters(tiny, batch, name):
 
 
 def test_checkpointing_variant_gives_gradients(tiny, batch):
-    variant = bench.build_variant("jola_checkpointing", tiny, batch)
+    variant = build_variant("jola_checkpointing", tiny, batch)
     variant.optimizer.zero_grad()
     variant.loss_fn(0).backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in variant.params)
 
 
 def test_generation_compares_batched_and_unbatched(tiny):
-    _, prompts = bench.eval_inputs(tiny, 3)
-    model = bench.prepare_eval_model(tiny)
-    out = bench.bench_generation(
+    _, prompts = eval_inputs(3)
+    model = prepare_eval_model(tiny)
+    out = bench_generation(
         model, prompts, batch_size=2, beams=[1], max_new_tokens=4, repeats=1, log=lambda _: None
     )
     mode = out["modes"]["beams1"]
@@ -143,30 +151,30 @@ def test_generation_compares_batched_and_unbatched(tiny):
 
 
 def test_loglik_compares_batched_and_unbatched(tiny):
-    examples, _ = bench.eval_inputs(tiny, 2)
-    model = bench.prepare_eval_model(tiny)
-    out = bench.bench_loglik(model, examples, batch_size=4, repeats=1, log=lambda _: None)
+    examples, _ = eval_inputs(2)
+    model = prepare_eval_model(tiny)
+    out = bench_loglik(model, examples, batch_size=4, repeats=1, log=lambda _: None)
     assert out["differing_predictions"] == 0
     assert out["max_abs_score_diff"] < 1e-3
     assert out["batched"]["examples_per_s"] > 0
 
 
 def test_llama31_8b_shape_builds_and_steps_on_cpu():
-    big = bench.load_bench_model("llama31_8b_shape", "cpu", layers=1, shape_divisor=64)
+    big = load_bench_model("llama31_8b_shape", "cpu", layers=1, shape_divisor=64)
     config = big.model.config
     assert (config.num_attention_heads, config.num_key_value_heads) == (32, 8)
     assert config.rope_parameters["rope_theta"] == 500000.0
     assert config.hidden_size == 4096 // 64 and config.vocab_size == 128256 // 64
-    batch = bench.synthetic_batch(config.vocab_size, 2, 16, 4, big.device)
+    batch = synthetic_batch(config.vocab_size, 2, 16, 4, big.device)
     assert int((batch["labels"] != -100).sum()) == 2 * 4
     for name in ("floor", "jola", "jola_loop"):
-        assert bench.build_variant(name, big, batch).step() > 0
-    assert bench.check_loop_equivalence(big, batch)["max_abs_logit_diff"] < 1e-4
+        assert build_variant(name, big, batch).step() > 0
+    assert check_loop_equivalence(big, batch)["max_abs_logit_diff"] < 1e-4
 
 
 def test_memory_probe_reports_a_peak(tiny):
     args = _args("--memory-probe", "jola", "--memory-steps", "1")
-    result = bench.memory_probe(args)
+    result = memory_probe(args)
     assert result["peak_rss_during_steps_mib"] > 0
     assert result["trainable_parameters"] > 0
 
@@ -175,19 +183,19 @@ def test_markdown_renders_every_section(tiny, batch):
     results = {
         "model": "tiny_random",
         "meta": {"device": "cpu"},
-        "train": bench.bench_train(tiny, batch, ["floor", "jola"], _args(), log=lambda _: None),
-        "loop_equivalence": bench.check_loop_equivalence(tiny, batch),
+        "train": bench_train(tiny, batch, ["floor", "jola"], _args(), log=lambda _: None),
+        "loop_equivalence": check_loop_equivalence(tiny, batch),
     }
-    text = bench.markdown(results)
+    text = markdown(results)
     assert "| floor |" in text and "| jola |" in text and "Per-head loop" in text
 
 
 def test_evaluation_prompts_can_come_from_another_task(tiny):
-    examples, prompts = bench.eval_inputs(tiny, 3, task="boolq")
+    examples, prompts = eval_inputs(3, task="boolq")
     assert len(examples) == len(prompts) == 3
     assert all(ex.instruction in p for ex, p in zip(examples, prompts))
-    model = bench.prepare_eval_model(tiny)
-    out = bench.bench_loglik(
+    model = prepare_eval_model(tiny)
+    out = bench_loglik(
         model, examples, batch_size=4, repeats=1, task_name="boolq", log=lambda _: None
     )
     assert out["candidates_per_example"] == 2  # true / false
@@ -195,20 +203,20 @@ def test_evaluation_prompts_can_come_from_another_task(tiny):
 
 
 def test_generation_profile_lists_where_time_goes(tiny):
-    _, prompts = bench.eval_inputs(tiny, 2)
-    out = bench.profile_generation(bench.prepare_eval_model(tiny), prompts, max_new_tokens=3)
+    _, prompts = eval_inputs(2)
+    out = profile_generation(prepare_eval_model(tiny), prompts, max_new_tokens=3)
     shares = [o["share"] for o in out["top_ops"]]
     assert out["prompts"] == 2 and out["self_cpu_s"] > 0
     assert shares == sorted(shares, reverse=True) and 0 < sum(shares) <= 1 + 1e-9
     assert all(o["op"] and o["calls"] > 0 for o in out["top_ops"])
-    assert "Profile of one batched greedy generate" in bench.markdown(
+    assert "Profile of one batched greedy generate" in markdown(
         {"model": "tiny_random", "meta": {"device": "cpu"}, "generation_profile": out}
     )
 
 
 def test_pruning_bench_times_both_and_predicts_the_same(tiny):
-    examples, prompts = bench.eval_inputs(tiny, 3)
-    out = bench.bench_pruning(
+    examples, prompts = eval_inputs(3)
+    out = bench_pruning(
         tiny,
         examples,
         prompts,
@@ -224,11 +232,55 @@ def test_pruning_bench_times_both_and_predicts_the_same(tiny):
         assert out[mode]["differing_predictions"] == 0
         assert out[mode]["full"]["examples_per_s"] > 0 and out[mode]["pruned"]["examples_per_s"] > 0
     assert out["loglik"]["max_abs_score_diff"] == 0.0
-    text = bench.markdown({"model": "tiny_random", "meta": {"device": "cpu"}, "prune_closed": out})
+    text = markdown({"model": "tiny_random", "meta": {"device": "cpu"}, "prune_closed": out})
     assert "eval.prune_closed" in text and "| loglik |" in text and "| generate |" in text
-    full, pruned, _ = bench.pruning_models(tiny, 0.75)
+    full, pruned, _ = pruning_models(tiny, 0.75)
     ids = torch.tensor([[3, 40, 41, 42, 43]])
     with torch.no_grad():
         edited = full.model(ids).logits
         assert torch.equal(edited, pruned.model(ids).logits)
         assert not torch.equal(edited, tiny.model(ids).logits)  # the open heads do edit
+
+
+def test_variants_are_registered_by_name_in_table_order():
+    assert set(TRAIN_VARIANTS) == set(VARIANTS.names())
+    assert TRAIN_VARIANTS[:4] == ("floor", "floor_attn0", "jola", "jola_loop")
+    with pytest.raises(UserError, match=r"unknown bench variant 'nope'; choices: .*jola_loop"):
+        VARIANTS.get("nope")
+
+
+def test_bench_models_come_from_the_project_loader(tiny):
+    from jola.models import MODEL_SOURCES, LoadedModel
+
+    assert isinstance(tiny, LoadedModel)
+    assert tiny.info["name"] == "tiny_random" and tiny.info["source"] == "tiny_random"
+    assert "llama31_8b_shape" in MODEL_SOURCES  # the 8B shape is one more model source
+    with pytest.raises(UserError, match="the full shape needs a GPU"):
+        load_bench_model("llama31_8b_shape", "cpu")
+
+
+def test_unknown_variant_stops_the_cli_before_loading(capsys):
+    from jola.bench.cli import main
+
+    with pytest.raises(SystemExit, match=r"^error: unknown bench variant 'nope'"):
+        main(["--model", "tiny_random", "--variants", "jola,nope"])
+
+
+def test_memory_probes_start_the_package_not_a_script():
+    from jola.bench.memory import probe_command
+
+    cmd = probe_command("jola", parse_args(["--model", "tiny_random", "--layers", "1"]))
+    assert cmd[:5] == [sys.executable, "-m", "jola.bench", "--memory-probe", "jola"]
+    assert cmd[-2:] == ["--layers", "1"]
+
+
+def test_bench_script_is_a_thin_entry_point():
+    script = (REPO_ROOT / "scripts" / "bench.py").read_text()
+    assert "from jola.bench.cli import main" in script and len(script.splitlines()) <= 15
+    proc = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "scripts" / "bench.py"), "--help"],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+    )
+    assert proc.returncode == 0 and "--variants" in proc.stdout
