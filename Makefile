@@ -7,7 +7,7 @@ export HF_DATASETS_OFFLINE := 1
 export WANDB_MODE ?= disabled
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test lint format tables bench clean
+.PHONY: install demo test lint format tables bench gpu-check clean
 
 install: $(STAMP)
 
@@ -37,6 +37,11 @@ tables: install
 
 bench: install
 	$(BIN)/python scripts/bench.py --quick --model smollm2_135m
+
+# everything that needs CUDA (CUDA tests, 8B-shape bench rows, a JoLA run on CUDA), one JSON
+# report; without a GPU it says so and exits 0
+gpu-check: install
+	$(BIN)/python -m jola.bench.gpu_check
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
