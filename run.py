@@ -21,8 +21,8 @@ from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from hydra.types import RunMode  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
-from jola.config import register_configs, register_resolvers  # noqa: E402
 from jola.errors import UserError  # noqa: E402
+from jola.hydra_glue import register_configs, register_resolvers  # noqa: E402
 
 register_configs()
 register_resolvers()

@@ -1,8 +1,10 @@
 """Typed configuration schemas.
 
-The same dataclasses serve two callers: Hydra (registered in a ConfigStore by
-:func:`register_configs`, so that a misspelt key or a wrongly typed value fails at start-up) and
-plain Python (build a :class:`RunConfig` and pass it to :func:`jola.runner.run`).
+The same dataclasses serve two callers: Hydra (stored in its ConfigStore by
+:func:`jola.hydra_glue.register_configs`, so that a misspelt key or a wrongly typed value fails at
+start-up) and plain Python (build a :class:`RunConfig` and pass it to :func:`jola.runner.run`).
+Each method's own schema, a :class:`MethodConfig` subclass, lives with the method
+(:mod:`jola.methods`); this module imports nothing of the project.
 """
 
 from __future__ import annotations
@@ -148,21 +150,29 @@ class TrainConfig:
 
 @dataclass
 class MethodConfig:
-    """Base of every method's schema; each method adds its own fields.
+    """Base of every method's schema; each method adds its own fields and registers the pair
+    with :func:`jola.methods.register_method`.
 
     ``train`` holds the optimisation settings of the shared training path; methods that do not
     train (zero-shot) ignore it, which lets one sweep override ``method.train.*`` for all methods.
+
+    A method config checks itself: :meth:`__post_init__` refuses, with a one-line UserError, a
+    value that is wrong whatever the run (it runs whenever the dataclass is built: in plain
+    Python, and when the runner turns the composed Hydra config into objects with
+    ``OmegaConf.to_object``); :meth:`validate` adds the checks that need the run.
     """
 
     name: str = MISSING
     train: TrainConfig = field(default_factory=TrainConfig)
 
+    def __post_init__(self) -> None:
+        """Refuse bad values and turn names into their Enums (subclasses extend it, calling
+        ``super().__post_init__()``). Every method's YAML defaults must pass."""
 
-@dataclass
-class ZeroShotConfig(MethodConfig):
-    """Zero-shot: the base model as it is, no training."""
-
-    name: str = "zero_shot"
+    def validate(self, seed: int | None = None) -> None:
+        """Refuse what only the run can judge (``seed``: the run's seed), e.g. a choice the
+        YAML leaves open or a file the config names; called by :func:`jola.validation.validate`
+        before anything is loaded. The shared ``train`` settings are checked there too."""
 
 
 @dataclass
@@ -186,44 +196,3 @@ class RunConfig:
     seed: int = 42
     overwrite: bool = False
     output_root: str = "outputs"
-
-
-METHOD_SCHEMAS: dict[str, type[MethodConfig]] = {"zero_shot": ZeroShotConfig}
-
-
-def register_method_schema(name: str, schema: type[MethodConfig]) -> None:
-    """Make a method's config schema known (called by each method module)."""
-    METHOD_SCHEMAS[name] = schema
-
-
-def register_configs() -> None:
-    """Store the schemas in Hydra's ConfigStore: ``run_schema`` and one per config group."""
-    from hydra.core.config_store import ConfigStore
-
-    import jola.methods  # noqa: F401  (registers every method's schema)
-
-    cs = ConfigStore.instance()
-    cs.store(name="run_schema", node=RunConfig)
-    cs.store(group="model", name="model_schema", node=ModelConfig)
-    cs.store(group="task", name="task_schema", node=TaskConfig)
-    cs.store(group="logger", name="logger_schema", node=LoggerConfig)
-    for name, schema in METHOD_SCHEMAS.items():
-        cs.store(group="method", name=f"{name}_schema", node=schema)
-
-
-def _visible_gpus() -> int:
-    import torch
-
-    return max(torch.cuda.device_count(), 1)
-
-
-def register_resolvers() -> None:
-    """``${num_gpus:}``: the number of visible GPUs (at least 1), used by local_parallel;
-    ``${jola_run_subdir:}``: a run's directory below output_root (jola.variants)."""
-    from omegaconf import OmegaConf
-
-    from jola.variants import register_resolver
-
-    if not OmegaConf.has_resolver("num_gpus"):
-        OmegaConf.register_new_resolver("num_gpus", _visible_gpus)
-    register_resolver()

@@ -11,9 +11,19 @@ def error_reason(err: BaseException, limit: int = 200) -> str:
     return (str(err).strip().splitlines() or [type(err).__name__])[0][:limit]
 
 
-def unknown_choice(kind: str, value: object, choices) -> UserError:
-    """The error for a name that is not in a registry, listing what is available."""
-    return UserError(f"unknown {kind} '{value}'; choices: {', '.join(sorted(choices))}")
+class UnknownChoice(UserError, ValueError):
+    """A name that is not among the choices (a registry's names, an option's values).
+
+    Also a ValueError, so that code which knows nothing of UserError (the torch-only gates and
+    schedules, their callers) can catch it as the bad value it is.
+    """
+
+
+def unknown_choice(kind: str, value: object, choices, sort: bool = True) -> UnknownChoice:
+    """The error for a name that is not among ``choices``, listing them (sorted unless
+    ``sort`` is false: then in the given order, e.g. the default first)."""
+    listed = sorted(choices) if sort else list(choices)
+    return UnknownChoice(f"unknown {kind} '{value}'; choices: {', '.join(listed)}")
 
 
 class TrainingDiverged(UserError):

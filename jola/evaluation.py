@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from jola.config import EvalConfig
 from jola.errors import UserError
 from jola.prompts import DEFAULT_FORMAT, PromptFormat, first_line
+from jola.registry import Registry
 from tasks.base import Example, Task
 
 
@@ -398,17 +399,14 @@ class EvalMode:
         return self.fn(model, tokenizer, task, examples, cfg, prompt_format)
 
 
-EVAL_MODES: dict[str, EvalMode] = {
-    "generate": EvalMode(evaluate_generate),
-    "loglik": EvalMode(evaluate_loglik, needs_candidates=True),
-}
+EVAL_MODES: Registry[EvalMode] = Registry("eval.mode")
+EVAL_MODES.add("generate", EvalMode(evaluate_generate))
+EVAL_MODES.add("loglik", EvalMode(evaluate_loglik, needs_candidates=True))
 
 
 def check_eval_mode(mode: str, task: Task) -> None:
     """Fail early, with a clear message, when ``mode`` cannot evaluate ``task``."""
-    if mode not in EVAL_MODES:
-        raise UserError(f"unknown eval.mode '{mode}'; choices: {', '.join(sorted(EVAL_MODES))}")
-    if EVAL_MODES[mode].needs_candidates and task.output_type != "choice":
+    if EVAL_MODES.get(mode).needs_candidates and task.output_type != "choice":
         raise UserError(
             f"eval.mode={mode} scores a fixed set of answer candidates, but task '{task.name}' "
             f"is a generation task (suite {task.suite}); use eval.mode=generate"

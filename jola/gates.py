@@ -18,6 +18,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from jola.registry import Registry
+
 TEMPERATURE = 0.33
 LIMIT_LEFT = -0.1
 LIMIT_RIGHT = 1.1
@@ -144,12 +146,7 @@ class LagrangianController:
     """
 
     def __init__(self, target: float, lr: float, warmup_steps: int = 0) -> None:
-        if not 0.0 <= target <= 1.0:
-            raise ValueError(f"target fraction of open gates must be in [0, 1], got {target}")
-        if lr <= 0:
-            raise ValueError(f"the multipliers' learning rate must be positive, got {lr}")
-        if warmup_steps < 0:
-            raise ValueError(f"warmup_steps must be >= 0, got {warmup_steps}")
+        self.check_settings(target, lr, warmup_steps)
         self.target = float(target)
         self.lr = float(lr)
         self.warmup_steps = int(warmup_steps)
@@ -158,6 +155,17 @@ class LagrangianController:
         self.start: float | None = None
         self.last_step: int | None = None
         self.last_open: float | None = None
+
+    @staticmethod
+    def check_settings(target: float, lr: float, warmup_steps: int = 0) -> None:
+        """Refuse (ValueError) settings the controller cannot work with; the constructor calls
+        it, and a config can call it without building a controller."""
+        if not 0.0 <= target <= 1.0:
+            raise ValueError(f"target fraction of open gates must be in [0, 1], got {target}")
+        if lr <= 0:
+            raise ValueError(f"the multipliers' learning rate must be positive, got {lr}")
+        if warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be >= 0, got {warmup_steps}")
 
     @property
     def lambda1(self) -> float:
@@ -262,19 +270,15 @@ def paper_penalty(
     return lam * total
 
 
-PENALTIES: dict[str, PenaltyFn] = {
-    "paper": paper_penalty,
-    "release": release_penalty,
-}
+PENALTIES: Registry[PenaltyFn] = Registry("penalty")
+"""The gate penalties by name (``method.penalty``); an unknown name is an UnknownChoice (a
+ValueError)."""
+PENALTIES.add("paper", paper_penalty)
+PENALTIES.add("release", release_penalty)
 
 
 def penalty(
     name: str, log_alpha_add: Tensor | None, log_alpha_mult: Tensor | None, lam: float
 ) -> Tensor:
     """Compute the gate penalty registered under ``name`` (see :data:`PENALTIES`)."""
-    try:
-        fn = PENALTIES[name]
-    except KeyError:
-        choices = ", ".join(sorted(PENALTIES))
-        raise ValueError(f"unknown penalty {name!r}; choices: {choices}") from None
-    return fn(log_alpha_add, log_alpha_mult, lam)
+    return PENALTIES.get(name)(log_alpha_add, log_alpha_mult, lam)

@@ -25,7 +25,11 @@ from jola.errors import UserError, error_reason
 from jola.profiles import hub_load_error
 from jola.registry import Registry
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+DTYPES: Registry[torch.dtype] = Registry("model.dtype")
+"""``model.dtype`` names -> torch dtypes."""
+for _name in ("float32", "bfloat16", "float16"):
+    DTYPES.add(_name, getattr(torch, _name))
+del _name
 MODEL_SOURCES: Registry = Registry("model source")
 
 
@@ -59,9 +63,7 @@ def resolve_device(device: str) -> torch.device:
 
 def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
     """The configured dtype; half precision falls back to fp32 on CPU with one warning."""
-    if name not in DTYPES:
-        raise UserError(f"unknown model.dtype '{name}'; choices: {', '.join(DTYPES)}")
-    dtype = DTYPES[name]
+    dtype = DTYPES.get(name)
     if device.type == "cpu" and dtype != torch.float32:
         print(
             f"warning: model.dtype={name} requested on CPU; using float32 instead", file=sys.stderr

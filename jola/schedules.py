@@ -20,6 +20,9 @@ from __future__ import annotations
 
 import math
 
+from jola.errors import unknown_choice
+from jola.registry import Registry
+
 
 class LambdaSchedule:
     """Base class: a schedule maps the optimizer step to the penalty weight."""
@@ -127,11 +130,9 @@ class PerformanceSchedule(LambdaSchedule):
         max_value: float = 1.0,
     ) -> None:
         if mode not in self.MODES:
-            raise ValueError(f"unknown mode {mode!r}; choices: {', '.join(self.MODES)}")
+            raise unknown_choice("mode", mode, self.MODES, sort=False)
         if compare_to not in self.REFERENCES:
-            raise ValueError(
-                f"unknown compare_to {compare_to!r}; choices: {', '.join(self.REFERENCES)}"
-            )
+            raise unknown_choice("compare_to", compare_to, self.REFERENCES, sort=False)
         if min_value > max_value:
             raise ValueError(f"min_value {min_value} is greater than max_value {max_value}")
         self.mode = mode
@@ -177,26 +178,18 @@ class ConstantSchedule(LambdaSchedule):
         return self.constant
 
 
-SCHEDULES: dict[str, type[LambdaSchedule]] = {
-    cls.name: cls
-    for cls in (
-        ExponSchedule,
-        LinearSchedule,
-        CyclicSchedule,
-        PerformanceSchedule,
-        ConstantSchedule,
-    )
-}
+SCHEDULES: Registry[type[LambdaSchedule]] = Registry("lambda schedule")
+"""The schedule classes by their ``name`` (``method.schedule``); an unknown name is an
+UnknownChoice (a ValueError)."""
+for _cls in (ExponSchedule, LinearSchedule, CyclicSchedule, PerformanceSchedule, ConstantSchedule):
+    SCHEDULES.add(_cls.name, _cls)
+del _cls
 
 
 def make_schedule(name: str, **kwargs: object) -> LambdaSchedule:
     """Build the schedule registered under ``name`` with keyword arguments ``kwargs``."""
-    try:
-        cls = SCHEDULES[name]
-    except KeyError:
-        choices = ", ".join(sorted(SCHEDULES))
-        raise ValueError(f"unknown lambda schedule {name!r}; choices: {choices}") from None
+    cls = SCHEDULES.get(name)
     try:
         return cls(**kwargs)
     except TypeError as err:
-        raise ValueError(f"bad arguments for lambda schedule {name!r}: {err}") from None
+        raise ValueError(f"bad arguments for lambda schedule '{name}': {err}") from None

@@ -2,7 +2,9 @@
 
 :func:`validate` raises a one-line :class:`~jola.errors.UserError` for the first bad value of a
 resolved RunConfig; the runner calls it before it touches the run directory, the data or the
-model, so a refused run leaves nothing behind.
+model, so a refused run leaves nothing behind. A method's own values are checked by its config
+(:meth:`~jola.config.MethodConfig.__post_init__` when the config is built,
+:meth:`~jola.config.MethodConfig.validate` here); no method is built to check them.
 """
 
 from __future__ import annotations
@@ -44,10 +46,10 @@ def validate_train(train, name: str = "method.train") -> None:
 
 
 def validate_eval(eval_cfg) -> None:
+    """The evaluation settings (mode, batch sizes, beams, new-token budget)."""
     from jola.evaluation import EVAL_MODES
 
-    if eval_cfg.mode not in EVAL_MODES:
-        raise unknown_choice("eval.mode", eval_cfg.mode, EVAL_MODES)
+    EVAL_MODES.get(eval_cfg.mode)  # an unknown mode lists the choices
     for key in ("batch_size", "num_beams", "bertscore_batch_size"):
         _positive(f"eval.{key}", getattr(eval_cfg, key))
     if eval_cfg.max_new_tokens is not None:
@@ -58,7 +60,7 @@ def validate(cfg) -> None:
     """Checks that need no data and no model (see the module docstring)."""
     import tasks
     from jola.evaluation import check_eval_mode
-    from jola.methods import build_method
+    from jola.methods import method_entry
     from jola.prompts import PromptFormat
     from jola.rundir import check_output_root
 
@@ -73,8 +75,8 @@ def validate(cfg) -> None:
     validate_eval(cfg.eval)
     PromptFormat.from_config(cfg.prompt)
     check_eval_mode(cfg.eval.mode, tasks.get_task(cfg.task.name, cfg.task))
-    method = build_method(cfg.method, seed=cfg.seed)
-    method.validate()
-    if method.trains:
+    entry = method_entry(cfg.method)
+    cfg.method.validate(seed=cfg.seed)
+    if entry.trains:
         validate_train(cfg.method.train)
     check_output_root(cfg.output_root)

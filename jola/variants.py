@@ -114,10 +114,10 @@ def differences(cfg) -> dict[str, Any]:
 
     A data profile other than the one the defaults resolve to is one difference (``data``);
     what it implies (the task source, the BERTScore encoder) is not repeated."""
-    from jola.methods import build_method
+    from jola.methods import method_entry
     from jola.profiles import resolve_profile
 
-    ignored_train = not build_method(cfg.method).trains  # zero-shot ignores method.train.*
+    ignored_train = not method_entry(cfg.method).trains  # zero-shot ignores method.train.*
     reference = reference_config(cfg)
     default_profile = resolve_profile(reference, quiet=True).data
     reference = resolve_profile(dataclasses.replace(reference, data=cfg.data), quiet=True)

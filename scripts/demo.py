@@ -15,8 +15,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # offline mode: the ru
 
 from hydra import compose, initialize_config_dir  # noqa: E402
 
-from jola.config import register_configs  # noqa: E402
 from jola.errors import UserError  # noqa: E402
+from jola.hydra_glue import register_configs  # noqa: E402
 from jola.runner import as_run_config, run, run_directory  # noqa: E402
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 
-from jola.config import register_configs, register_resolvers
+from jola.hydra_glue import register_configs, register_resolvers
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 REPO_ROOT = CONF_DIR.parent

@@ -15,7 +15,8 @@ from jola.edits import load_edits
 from jola.errors import UserError
 from jola.evaluation import EVAL_MODES
 from jola.methods import build_method
-from jola.methods.jola import attach_trained_edits, selected_head_count
+from jola.methods.fixed_heads import selected_head_count
+from jola.methods.jola import attach_trained_edits
 from jola.methods.jola_random_k import random_heads
 from jola.methods.jola_topk_warmup import top_k_heads
 from jola.models import load_model
@@ -36,8 +37,8 @@ SHORT = (
 def prepared(tmp_path, *overrides):
     cfg = as_run_config(compose_config(tiny_overrides(tmp_path, *overrides)))
     loaded = load_model(cfg.model)
+    cfg.method.validate(seed=cfg.seed)
     method = build_method(cfg.method, seed=cfg.seed)
-    method.validate()
     method.prepare(loaded)
     return cfg, loaded, method
 
@@ -357,7 +358,7 @@ def test_k_from_takes_the_budget_of_the_run_with_the_same_seed(tmp_path):
 def test_controls_refuse_a_missing_or_double_budget(tmp_path):
     def build(*extra):
         cfg = as_run_config(compose_config(tiny_overrides(tmp_path, *extra)))
-        build_method(cfg.method, seed=cfg.seed).validate()
+        cfg.method.validate(seed=cfg.seed)
 
     with pytest.raises(UserError, match="exactly one of method.k"):
         build("method=jola_random_k")

@@ -1,4 +1,5 @@
-"""Methods: one module per method, each registering itself in :data:`METHODS`."""
+"""Methods: one module per method, each registering itself once with :func:`register_method`
+(name, config class, method class) in :data:`METHODS`."""
 
 from jola.config import MethodConfig
 from jola.methods import (  # noqa: F401  (registers)
@@ -10,23 +11,16 @@ from jola.methods import (  # noqa: F401  (registers)
     zero_shot,
 )
 from jola.methods.base import Method
-from jola.methods.registry import METHODS
+from jola.methods.registry import METHODS, MethodEntry, method_entry, register_method
 
 
 def build_method(cfg: MethodConfig, seed: int | None = None) -> Method:
-    """The method configured by ``cfg``; ``seed`` is the run's seed (``method.seed``, for
-    methods whose choices depend on it, e.g. which run ``k_from`` reads).
-
-    The method is chosen by the config's schema (so ``conf/method/jola_add_only.yaml``, a
-    JolaConfig named ``jola_add_only``, builds JoLA); a bare MethodConfig is looked up by name.
-    """
-    method_class = next(
-        (METHODS.get(name) for name in METHODS if type(cfg) is METHODS.get(name).config_class),
-        None,
-    )
-    method = (method_class or METHODS.get(cfg.name))(cfg)
+    """The method configured by ``cfg`` (chosen by :func:`method_entry`); ``seed`` is the run's
+    seed (``method.seed``, for methods whose choices depend on it, e.g. which run ``k_from``
+    reads)."""
+    method = method_entry(cfg).method_class(cfg)
     method.seed = seed
     return method
 
 
-__all__ = ["METHODS", "Method", "build_method"]
+__all__ = ["METHODS", "Method", "MethodEntry", "build_method", "method_entry", "register_method"]

@@ -15,7 +15,11 @@ ShortTrain = Callable[[Sequence[torch.nn.Parameter], int, float], list[float]]
 
 
 class Method:
-    """Base class: a method that changes nothing and trains nothing."""
+    """Base class: a method that changes nothing and trains nothing.
+
+    ``name`` and ``config_class`` are set by :func:`jola.methods.register_method`; ``trains``
+    says whether the shared training path runs (and ``method.train.*`` is checked).
+    """
 
     name: str = "base"
     config_class: type[MethodConfig] = MethodConfig
@@ -24,10 +28,6 @@ class Method:
     def __init__(self, cfg: MethodConfig):
         self.cfg = cfg
         self.seed: int | None = None  # the run's seed (set by build_method)
-
-    def validate(self) -> None:
-        """Refuse, with a UserError, settings that need no model or data to check (called
-        before anything is loaded)."""
 
     def prepare(self, loaded: LoadedModel) -> None:
         """Modify ``loaded.model`` in place (attach edits, adapters, biases) before training."""

@@ -16,10 +16,10 @@ import torch
 from torch import nn
 
 from jola import bias_export
-from jola.config import MethodConfig, TrainConfig, register_method_schema
+from jola.config import MethodConfig, TrainConfig
 from jola.errors import UserError
 from jola.methods.base import Method, linear_module_suffixes
-from jola.methods.registry import METHODS
+from jola.methods.registry import register_method
 from jola.models import LoadedModel
 
 BIASES_FILE = "biases.safetensors"
@@ -45,8 +45,10 @@ class BitFitConfig(MethodConfig):
     train: TrainConfig = field(default_factory=lambda: TrainConfig(lr=1e-3))
     target_modules: list[str] = field(default_factory=lambda: list(DEFAULT_TARGETS))
 
-
-register_method_schema("bitfit", BitFitConfig)
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.target_modules:
+            raise UserError("method.target_modules is empty")
 
 
 def targeted_linears(model: nn.Module, targets: list[str]) -> dict[str, nn.Module]:
@@ -80,18 +82,13 @@ def add_trainable_biases(model: nn.Module, targets: list[str]) -> tuple[dict, li
     return biases, added
 
 
-@METHODS.register("bitfit")
 class BitFit(Method):
     """Freeze everything, then train the biases of the targeted layers."""
 
-    name = "bitfit"
-    config_class = BitFitConfig
     trains = True
 
     def __init__(self, cfg: BitFitConfig):
         super().__init__(cfg)
-        if not cfg.target_modules:
-            raise UserError("method.target_modules is empty")
         self.biases: dict[str, nn.Parameter] = {}
         self.added: list[str] = []
 
@@ -126,6 +123,9 @@ class BitFit(Method):
 
     def save(self, run_dir: Path) -> list[Path]:
         return save_biases(self.biases, self.added, Path(run_dir) / "bitfit")
+
+
+register_method("bitfit", BitFitConfig, BitFit)
 
 
 def save_biases(biases: dict[str, nn.Parameter], added: list[str], folder: Path) -> list[Path]:

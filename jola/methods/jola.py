@@ -11,15 +11,20 @@ import torch
 
 from jola import edits as editing
 from jola import gates
-from jola.config import MethodConfig, TrainConfig, register_method_schema
+from jola.config import MethodConfig, TrainConfig
 from jola.errors import UserError
 from jola.methods.base import Method
-from jola.methods.registry import METHODS
+from jola.methods.registry import register_method
 from jola.models import LoadedModel
 from jola.results import GATES_FILE
 from jola.schedules import SCHEDULES, make_schedule
 
 EDITS_DIR = "edits"
+
+Penalty = gates.PENALTIES.choices("Penalty", module=__name__)
+Penalty.__doc__ = "``method.penalty``: the names of :data:`jola.gates.PENALTIES`."
+Schedule = SCHEDULES.choices("Schedule", module=__name__)
+Schedule.__doc__ = "``method.schedule``: the names of :data:`jola.schedules.SCHEDULES`."
 
 
 @dataclass
@@ -41,6 +46,10 @@ class JolaConfig(MethodConfig):
     and ``target_tolerance``
     how close the expected open fraction must be to the target for an evaluation to count for
     early stopping and the kept parameters (null: :data:`DEFAULT_TARGET_TOLERANCE`).
+
+    ``penalty`` and ``schedule`` become :class:`Penalty` and :class:`Schedule` members (str
+    Enums: they compare and serialise as the plain names); the schema types them ``str`` so that
+    an unknown name is refused in one line by :meth:`__post_init__`, as every other bad value is.
     """
 
     name: str = "jola"
@@ -48,8 +57,8 @@ class JolaConfig(MethodConfig):
     multiplicative: bool = True
     gated: bool = True
     init_std: float = 1e-3
-    penalty: str = "release"
-    schedule: str = "expon"
+    penalty: str = Penalty.release
+    schedule: str = Schedule.expon
     schedule_args: dict[str, Any] = field(default_factory=dict)
     gate_lr: float | None = None
     target_open: float | None = None
@@ -57,8 +66,18 @@ class JolaConfig(MethodConfig):
     target_warmup: int | None = None
     target_tolerance: float | None = None
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.penalty = Penalty.parse(self.penalty, "method.penalty")
+        self.schedule = Schedule.parse(self.schedule, "method.schedule")
+        if not (self.additive or self.multiplicative):
+            raise UserError("method.additive and method.multiplicative cannot both be false")
+        try:
+            make_schedule(self.schedule, **dict(self.schedule_args))
+        except ValueError as err:
+            raise UserError(str(err)) from err
+        _check_target_settings(self)
 
-register_method_schema("jola", JolaConfig)
 
 DEFAULT_TARGET_LR = 0.02
 """Adam learning rate of the Lagrangian multipliers when ``method.target_lr`` is null
@@ -87,30 +106,14 @@ def gate_table(edits: editing.HeadEdits) -> dict:
     return table
 
 
-@METHODS.register("jola")
 class Jola(Method):
-    """Attach :class:`~jola.editing.HeadEdits` through hooks; train only them."""
+    """Attach :class:`~jola.edits.HeadEdits` through hooks; train only them."""
 
-    name = "jola"
-    config_class = JolaConfig
     trains = True
 
     def __init__(self, cfg: JolaConfig):
         super().__init__(cfg)
-        if cfg.penalty not in gates.PENALTIES:
-            raise UserError(
-                f"unknown method.penalty '{cfg.penalty}'; choices: {', '.join(sorted(gates.PENALTIES))}"
-            )
-        if cfg.schedule not in SCHEDULES:
-            raise UserError(
-                f"unknown method.schedule '{cfg.schedule}'; choices: {', '.join(sorted(SCHEDULES))}"
-            )
-        if not (cfg.additive or cfg.multiplicative):
-            raise UserError("method.additive and method.multiplicative cannot both be false")
-        try:
-            self.schedule = make_schedule(cfg.schedule, **dict(cfg.schedule_args))
-        except ValueError as err:
-            raise UserError(str(err)) from err
+        self.schedule = make_schedule(cfg.schedule, **dict(cfg.schedule_args))
         self.controller = _make_controller(cfg)
         self.handle: editing.EditHandle | None = None
         self.total_steps: int | None = None
@@ -308,9 +311,9 @@ def _target_tolerance(cfg: JolaConfig) -> float:
     return DEFAULT_TARGET_TOLERANCE if cfg.target_tolerance is None else cfg.target_tolerance
 
 
-def _make_controller(cfg: JolaConfig) -> gates.LagrangianController | None:
-    """The Lagrangian controller of ``method.target_open`` (None without a target); refuses
-    values that cannot work, and target settings without a target."""
+def _check_target_settings(cfg: JolaConfig) -> None:
+    """Refuse gate and target values that cannot work, and target settings without a target
+    (called by :meth:`JolaConfig.__post_init__`)."""
     if cfg.gate_lr is not None and cfg.gate_lr <= 0:
         raise UserError(f"method.gate_lr must be positive (or null), got {cfg.gate_lr}")
     extras = {
@@ -322,7 +325,7 @@ def _make_controller(cfg: JolaConfig) -> gates.LagrangianController | None:
         given = [f"method.{k}" for k, v in extras.items() if v is not None]
         if given:
             raise UserError(f"{', '.join(given)} needs method.target_open (a fraction, e.g. 0.1)")
-        return None
+        return
     if not cfg.gated:
         raise UserError("method.target_open needs gates (method.gated=true)")
     if not 0.0 <= cfg.target_open <= 1.0:
@@ -330,13 +333,25 @@ def _make_controller(cfg: JolaConfig) -> gates.LagrangianController | None:
     if cfg.target_tolerance is not None and cfg.target_tolerance <= 0:
         raise UserError(f"method.target_tolerance must be positive, got {cfg.target_tolerance}")
     try:
-        return gates.LagrangianController(
-            cfg.target_open,
-            DEFAULT_TARGET_LR if cfg.target_lr is None else cfg.target_lr,
-            DEFAULT_TARGET_WARMUP if cfg.target_warmup is None else cfg.target_warmup,
-        )
+        gates.LagrangianController.check_settings(*_target_settings(cfg))
     except ValueError as err:
         raise UserError(f"method.target_*: {err}") from err
+
+
+def _target_settings(cfg: JolaConfig) -> tuple[float, float, int]:
+    """The controller's target, learning rate and warm-up steps (defaults for nulls)."""
+    return (
+        cfg.target_open,
+        DEFAULT_TARGET_LR if cfg.target_lr is None else cfg.target_lr,
+        DEFAULT_TARGET_WARMUP if cfg.target_warmup is None else cfg.target_warmup,
+    )
+
+
+def _make_controller(cfg: JolaConfig) -> gates.LagrangianController | None:
+    """The Lagrangian controller of ``method.target_open`` (None without a target)."""
+    if cfg.target_open is None:
+        return None
+    return gates.LagrangianController(*_target_settings(cfg))
 
 
 def attach_trained_edits(model: torch.nn.Module, run_dir: str | Path, prune_closed: bool = False):
@@ -346,132 +361,4 @@ def attach_trained_edits(model: torch.nn.Module, run_dir: str | Path, prune_clos
     return editing.attach(model, edits, prune_closed=prune_closed)
 
 
-# ------------------------------------------------------------------ fixed head sets (controls)
-
-
-@dataclass
-class FixedHeadsConfig(JolaConfig):
-    """A JoLA control that edits a fixed set of ``k`` heads, ungated (both edit kinds, as
-    ``additive`` / ``multiplicative`` say, on every head of the set; no other head is edited).
-
-    ``k``: the number of heads; ``k_from``: instead, a finished JoLA run, whose number of heads
-    with either gate open at evaluation (its gates.json) is used, so that a control has the
-    learned selection's budget. ``k_from`` is a run directory, its gates.json, or the folder
-    holding its ``seed<seed>`` directories (e.g. ``outputs/smollm2_135m/jola_sparse/siqa/n200``):
-    then the run of this run's seed is read, so every seed of a sweep is matched with the
-    learned run of the same seed and the seeds share one variant directory. Exactly one of
-    ``k`` and ``k_from`` must be set.
-    """
-
-    gated: bool = False
-    k: int | None = None
-    k_from: str | None = None
-
-
-def _k_run(path: str | Path, seed: int | None) -> Path:
-    """The run directory (or gates.json) that ``k_from`` names for a run of ``seed``."""
-    path = Path(path)
-    if path.is_dir() and not (path / GATES_FILE).exists() and seed is not None:
-        return path / f"seed{seed}"
-    return path
-
-
-def selected_head_count(path: str | Path, seed: int | None = None) -> int:
-    """Heads with the additive or the multiplicative gate open at evaluation in a JoLA run's
-    gates.json (``path``: the file, its run directory, or the folder of ``seed<seed>`` run
-    directories, of which the one of ``seed`` is read)."""
-    path = _k_run(path, seed)
-    if path.is_dir():
-        path = path / GATES_FILE
-    try:
-        table = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise UserError(f"method.k_from: cannot read {path} ({err})") from err
-    open_heads: set[tuple[int, int]] = set()
-    for kind in ("additive", "multiplicative"):
-        rows = (table.get(kind) or {}).get("eval_gate")
-        for layer, row in enumerate(rows or []):
-            for head, value in enumerate(row):
-                while isinstance(value, list) and len(value) == 1:
-                    value = value[0]
-                if float(value) != 0.0:
-                    open_heads.add((layer, head))
-    return len(open_heads)
-
-
-class FixedHeadsJola(Jola):
-    """Base of the equal-budget controls: JoLA's edits on a fixed head set, no gates.
-
-    Subclasses choose the set: :meth:`choose_heads` (at preparation, without data) or, for a
-    warm-up on the training data, :meth:`before_training`.
-    """
-
-    rule = "fixed"
-
-    def __init__(self, cfg: FixedHeadsConfig):
-        if cfg.gated:
-            raise UserError(
-                f"method={cfg.name} edits a fixed head set without gates: keep gated=false"
-            )
-        super().__init__(cfg)
-        if (cfg.k is None) == (cfg.k_from is None):
-            raise UserError(
-                f"method={cfg.name} needs exactly one of method.k=<heads> and "
-                "method.k_from=<a finished JoLA run directory>"
-            )
-        if cfg.k is not None and cfg.k < 1:
-            raise UserError(f"method={cfg.name}: method.k must be at least 1, got {cfg.k}")
-        self.k: int | None = cfg.k
-        self.k_source = "method.k" if cfg.k is not None else str(cfg.k_from)
-        self.selection: dict[str, Any] = {}
-
-    def validate(self) -> None:
-        """Read ``k_from`` (before anything is loaded)."""
-        self.resolve_k()
-
-    def resolve_k(self) -> int:
-        """``method.k``, or the selected head count of the ``k_from`` run (read once)."""
-        if self.k is None:
-            k = selected_head_count(self.cfg.k_from, self.seed)
-            if k < 1:
-                raise UserError(
-                    f"method={self.cfg.name}: the run {self.k_source} edits no head at "
-                    "evaluation (every gate closed), so there is no budget to match"
-                )
-            self.k = k
-            self.k_source = str(_k_run(self.cfg.k_from, self.seed))
-        return self.k
-
-    def check_k(self, num_layers: int, num_heads: int) -> None:
-        self.resolve_k()
-        if self.k > num_layers * num_heads:
-            raise UserError(
-                f"method={self.cfg.name}: k={self.k} ({self.k_source}) is more than the model's "
-                f"{num_layers} x {num_heads} = {num_layers * num_heads} heads"
-            )
-
-    def choose_heads(self, num_layers: int, num_heads: int) -> list[list[int]] | None:
-        """The head set chosen before any training (None: chosen later, on all heads first)."""
-        return None
-
-    def prepare(self, loaded: LoadedModel) -> None:
-        proj = editing.find_output_projections(loaded.model)
-        self.check_k(proj.num_layers, proj.num_heads)
-        heads = self.choose_heads(proj.num_layers, proj.num_heads)
-        super().prepare(loaded)
-        if heads is not None:
-            self.edits.set_heads(heads)
-
-    def final_stats(self) -> dict:
-        stats = super().final_stats()
-        edits = self.edits
-        kinds = int(edits.additive) + int(edits.multiplicative)
-        stats["head_selection"] = {
-            "rule": self.rule,
-            "k": self.k,
-            "k_source": self.k_source,
-            "heads": edits.edit_config.heads,
-            "edited_parameters": self.k * edits.head_dim * kinds,
-            **self.selection,
-        }
-        return stats
+register_method("jola", JolaConfig, Jola)

@@ -8,9 +8,8 @@ from dataclasses import dataclass
 
 import torch
 
-from jola.config import register_method_schema
-from jola.methods.jola import FixedHeadsConfig, FixedHeadsJola
-from jola.methods.registry import METHODS
+from jola.methods.fixed_heads import FixedHeadsConfig, FixedHeadsJola
+from jola.methods.registry import register_method
 
 
 @dataclass
@@ -22,9 +21,6 @@ class JolaRandomKConfig(FixedHeadsConfig):
     selection_seed: int | None = None
 
 
-register_method_schema("jola_random_k", JolaRandomKConfig)
-
-
 def random_heads(num_layers: int, num_heads: int, k: int, seed: int) -> list[list[int]]:
     """``k`` distinct ``[layer, head]`` pairs drawn uniformly (torch.randperm with ``seed``)."""
     generator = torch.Generator().manual_seed(seed)
@@ -32,12 +28,9 @@ def random_heads(num_layers: int, num_heads: int, k: int, seed: int) -> list[lis
     return sorted([index // num_heads, index % num_heads] for index in picked)
 
 
-@METHODS.register("jola_random_k")
 class JolaRandomK(FixedHeadsJola):
     """Draws the k heads before training."""
 
-    name = "jola_random_k"
-    config_class = JolaRandomKConfig
     rule = "random"
 
     def choose_heads(self, num_layers: int, num_heads: int) -> list[list[int]]:
@@ -46,3 +39,6 @@ class JolaRandomK(FixedHeadsJola):
             seed = self.seed if self.seed is not None else int(torch.randint(0, 2**31 - 1, ()))
         self.selection = {"selection_seed": seed}
         return random_heads(num_layers, num_heads, self.k, seed)
+
+
+register_method("jola_random_k", JolaRandomKConfig, JolaRandomK)

@@ -9,10 +9,9 @@ from dataclasses import dataclass
 
 import torch
 
-from jola.config import register_method_schema
 from jola.errors import UserError
-from jola.methods.jola import FixedHeadsConfig, FixedHeadsJola
-from jola.methods.registry import METHODS
+from jola.methods.fixed_heads import FixedHeadsConfig, FixedHeadsJola
+from jola.methods.registry import register_method
 
 
 @dataclass
@@ -25,8 +24,12 @@ class JolaTopkWarmupConfig(FixedHeadsConfig):
     selection_steps: int = 50
     selection_lr: float | None = None
 
-
-register_method_schema("jola_topk_warmup", JolaTopkWarmupConfig)
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.selection_steps < 1:
+            raise UserError(f"method.selection_steps must be >= 1, got {self.selection_steps}")
+        if self.selection_lr is not None and self.selection_lr <= 0:
+            raise UserError(f"method.selection_lr must be positive, got {self.selection_lr}")
 
 
 def top_k_heads(scores: torch.Tensor, k: int) -> list[list[int]]:
@@ -37,20 +40,10 @@ def top_k_heads(scores: torch.Tensor, k: int) -> list[list[int]]:
     return sorted([i // num_heads, i % num_heads] for i in order)
 
 
-@METHODS.register("jola_topk_warmup")
 class JolaTopkWarmup(FixedHeadsJola):
     """Edits every head during the warm-up, then the top k only."""
 
-    name = "jola_topk_warmup"
-    config_class = JolaTopkWarmupConfig
     rule = "topk_warmup"
-
-    def __init__(self, cfg: JolaTopkWarmupConfig):
-        super().__init__(cfg)
-        if cfg.selection_steps < 1:
-            raise UserError(f"method.selection_steps must be >= 1, got {cfg.selection_steps}")
-        if cfg.selection_lr is not None and cfg.selection_lr <= 0:
-            raise UserError(f"method.selection_lr must be positive, got {cfg.selection_lr}")
 
     def before_training(self, short_train) -> None:
         edits = self.edits
@@ -72,3 +65,6 @@ class JolaTopkWarmup(FixedHeadsJola):
             "warmup_loss_last": losses[-1],
             "scores": scores.tolist(),
         }
+
+
+register_method("jola_topk_warmup", JolaTopkWarmupConfig, JolaTopkWarmup)

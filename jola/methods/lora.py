@@ -7,10 +7,10 @@ from pathlib import Path
 
 import torch
 
-from jola.config import MethodConfig, TrainConfig, register_method_schema
+from jola.config import MethodConfig, TrainConfig
 from jola.errors import UserError
 from jola.methods.base import Method, linear_module_suffixes
-from jola.methods.registry import METHODS
+from jola.methods.registry import register_method
 from jola.models import LoadedModel
 
 ADAPTER_DIR = "adapter"
@@ -28,8 +28,12 @@ class LoraMethodConfig(MethodConfig):
     dropout: float = 0.05
     target_modules: list[str] = field(default_factory=lambda: list(DEFAULT_TARGETS))
 
-
-register_method_schema("lora", LoraMethodConfig)
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.r <= 0:
+            raise UserError(f"method.r must be positive, got {self.r}")
+        if not self.target_modules:
+            raise UserError("method.target_modules is empty")
 
 
 def peft_lora_config(cfg: LoraMethodConfig):
@@ -46,20 +50,13 @@ def peft_lora_config(cfg: LoraMethodConfig):
     )
 
 
-@METHODS.register("lora")
 class Lora(Method):
     """Wraps the model with peft's ``get_peft_model``; only the adapters train."""
 
-    name = "lora"
-    config_class = LoraMethodConfig
     trains = True
 
     def __init__(self, cfg: LoraMethodConfig):
         super().__init__(cfg)
-        if cfg.r <= 0:
-            raise UserError(f"method.r must be positive, got {cfg.r}")
-        if not cfg.target_modules:
-            raise UserError("method.target_modules is empty")
         self.model = None
 
     def prepare(self, loaded: LoadedModel) -> None:
@@ -92,6 +89,9 @@ class Lora(Method):
         folder = Path(run_dir) / ADAPTER_DIR
         self.model.save_pretrained(folder)
         return sorted(p for p in folder.iterdir() if p.is_file())
+
+
+register_method("lora", LoraMethodConfig, Lora)
 
 
 def load_lora_adapter(model: torch.nn.Module, run_dir: str | Path):

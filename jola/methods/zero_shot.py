@@ -1,13 +1,21 @@
 """Zero-shot: evaluate the base model as it is."""
 
-from jola.config import ZeroShotConfig
+from dataclasses import dataclass
+
+from jola.config import MethodConfig
 from jola.methods.base import Method
-from jola.methods.registry import METHODS
+from jola.methods.registry import register_method
 
 
-@METHODS.register("zero_shot")
+@dataclass
+class ZeroShotConfig(MethodConfig):
+    """Zero-shot: the base model as it is, no training."""
+
+    name: str = "zero_shot"
+
+
 class ZeroShot(Method):
     """No preparation, no training, no artifact."""
 
-    name = "zero_shot"
-    config_class = ZeroShotConfig
+
+register_method("zero_shot", ZeroShotConfig, ZeroShot)

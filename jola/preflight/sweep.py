@@ -64,7 +64,7 @@ def expand_sweep(
     from hydra.types import RunMode
     from omegaconf import OmegaConf, open_dict
 
-    from jola.config import register_configs, register_resolvers
+    from jola.hydra_glue import register_configs, register_resolvers
     from jola.profiles import resolve_profile
     from jola.runner import as_run_config
 
