@@ -49,11 +49,9 @@ __all__ = [
     "SocialIQA",
     "WinoGrande",
     "compile_label_pattern",
-    "label_index",
     "require_text",
 ]
 
-label_index = one_based_index  # the name SIQA's conversion has always used
 ANSWER_LABELS = tuple(f"answer{i}" for i in range(1, 6))
 
 
