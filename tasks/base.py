@@ -159,7 +159,6 @@ class Task(ABC):
     suite: str
     metrics: tuple[str, ...] = ("acc",)
     default_max_new_tokens: int = 16
-    default_hub_id: str | None = None
     packaged_path: str | None = None
     fixture_name: str | None = None  # folder under tasks/fixtures (default: the task name)
 

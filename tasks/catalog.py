@@ -43,13 +43,23 @@ class TaskInfo:
 
 
 def task_config(name: str) -> TaskConfig:
-    """The TaskConfig of ``conf/task/<name>.yaml`` (its Hydra ``defaults`` list dropped)."""
+    """The TaskConfig of ``conf/task/<name>.yaml``, composed by Hydra as ``run.py task=<name>``
+    composes it (shared entries of its defaults list included)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from jola.hydra_glue import register_configs, register_resolvers
+
     path = TASK_CONF_DIR / f"{name}.yaml"
     if not path.exists():
         raise UserError(f"task '{name}' has no config file {path}")
-    values = OmegaConf.to_container(OmegaConf.load(path))
-    values.pop("defaults", None)
-    return TaskConfig(**values)
+    register_configs()
+    register_resolvers()
+    if GlobalHydra.instance().is_initialized():
+        GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(TASK_CONF_DIR.parent), version_base="1.3"):
+        cfg = compose("config", overrides=[f"task={name}"])
+    return OmegaConf.to_object(cfg.task)
 
 
 def source_status(name: str, cfg: TaskConfig, source: str) -> SourceStatus:

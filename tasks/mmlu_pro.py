@@ -106,7 +106,6 @@ class MmluProTask(ChoiceTask):
 
     suite = "mmlu_pro"
     labels = tuple(LETTERS)
-    default_hub_id = "TIGER-Lab/MMLU-Pro"
     fixture_name = "mmlu_pro"
 
     def __init__(self, domain: str, cfg: TaskConfig | None = None) -> None:

@@ -137,7 +137,7 @@ def hub_load_arguments(task: Task, cfg: TaskConfig) -> tuple[tuple, dict]:
     sets (folders like ``challenge_train_sample``) are not merged into train/validation/test by
     datasets' split-name inference.
     """
-    hub_id = cfg.hub_id or task.default_hub_id
+    hub_id = cfg.hub_id  # the task's YAML holds its hub facts (id, revision, splits)
     if not hub_id:
         raise UserError(f"task '{task.name}': source=hub needs task.hub_id")
     export_commit = parquet_export_commit(cfg.hub_revision)

@@ -50,9 +50,15 @@ def _one_line(err: BaseException) -> str:
 
 
 def expand_sweep(
-    overrides: list[str], config_dir: Path = CONF_DIR, config_name: str = "config"
+    overrides: list[str],
+    config_dir: Path = CONF_DIR,
+    config_name: str = "config",
+    compose_runs: bool = True,
 ) -> Sweep:
     """Every run of ``python run.py -m <overrides>``, composed and resolved, none launched.
+
+    ``compose_runs=False`` stops after the grid: ``jobs`` and ``grid`` are filled, ``runs`` is
+    empty (each member's overrides without the cost of composing hundreds of configs).
 
     Raises :class:`UsageError` (one line) when an override does not parse or a member does not
     compose.
@@ -101,7 +107,7 @@ def expand_sweep(
                 grid.pop(override.get_key_element(), None)
         hydra_overrides = list(master.hydra.overrides.hydra)
         runs, notes = [], []
-        for job in jobs:
+        for job in jobs if compose_runs else ():
             try:
                 cfg = hydra.compose_config(
                     config_name,
