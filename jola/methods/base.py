@@ -17,12 +17,12 @@ ShortTrain = Callable[[Sequence[torch.nn.Parameter], int, float], list[float]]
 class Method:
     """Base class: a method that changes nothing and trains nothing.
 
-    ``name`` and ``config_class`` are set by :func:`jola.methods.register_method`; ``trains``
-    says whether the shared training path runs (and ``method.train.*`` is checked).
+    ``name`` is set by :func:`jola.methods.register_method` (the registry holds the config
+    class); ``trains`` says whether the shared training path runs (and ``method.train.*`` is
+    checked).
     """
 
     name: str = "base"
-    config_class: type[MethodConfig] = MethodConfig
     trains: bool = False
 
     def __init__(self, cfg: MethodConfig):

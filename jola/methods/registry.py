@@ -38,8 +38,8 @@ def register_method(
 ) -> type[Method]:
     """Register a method under ``name``: ``config_class`` (a :class:`MethodConfig` dataclass
     whose ``name`` defaults to ``name``; Hydra knows it as ``method/<name>_schema``) and
-    ``method_class`` (a :class:`Method`, which gets ``name`` and ``config_class`` as class
-    attributes). Returns ``method_class``. A name registered twice, or a config whose default
+    ``method_class`` (a :class:`Method`, which gets ``name`` as a class attribute). Returns
+    ``method_class``. A name registered twice, or a config whose default
     name differs, is a bug (ValueError)."""
     if not (isinstance(config_class, type) and issubclass(config_class, MethodConfig)):
         raise TypeError(f"method '{name}': {config_class!r} is not a MethodConfig subclass")
@@ -54,7 +54,6 @@ def register_method(
         )
     METHODS.add(name, MethodEntry(name, config_class, method_class))
     method_class.name = name
-    method_class.config_class = config_class
     return method_class
 
 
