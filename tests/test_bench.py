@@ -284,3 +284,11 @@ def test_bench_script_is_a_thin_entry_point():
         cwd=REPO_ROOT,
     )
     assert proc.returncode == 0 and "--variants" in proc.stdout
+
+
+def test_jola_bench_console_entry_point_names_the_cli():
+    tomllib = pytest.importorskip("tomllib")
+    from jola.bench import cli
+
+    scripts = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["jola-bench"] == "jola.bench.cli:main" and callable(cli.main)
