@@ -34,10 +34,7 @@ from torch import Tensor, nn
 from jola.bench.models import clone_sharing_weights, freeze, with_model
 from jola.bench.per_head_loop import LoopJolaEdits, attach_loop, head_layout
 from jola.edits import HeadEdits, find_output_projections
-from jola.methods import build_method
-from jola.methods.bitfit import BitFitConfig
-from jola.methods.jola import JolaConfig
-from jola.methods.lora import LoraMethodConfig
+from jola.methods import METHODS, build_method
 from jola.models import LoadedModel
 from jola.registry import Registry
 from jola.schedules import make_schedule
@@ -181,12 +178,13 @@ def prepare_jola_loop(bench: LoadedModel, total_steps: int) -> Prepared:
     return Prepared(bench.model, list(loop.parameters()), 5e-3, regularizer)
 
 
-def method_variant(config_factory: Callable[[], object]):
-    """A ``prepare`` that runs a project method (its ``prepare``, trainable parameters,
-    learning rate and regulariser) as the runner does, seeded with 0."""
+def method_variant(method_name: str):
+    """A ``prepare`` that runs the registered method ``method_name`` with its default config
+    (its ``prepare``, trainable parameters, learning rate and regulariser) as the runner does,
+    seeded with 0."""
 
     def prepare(bench: LoadedModel, total_steps: int) -> Prepared:
-        method = build_method(config_factory())
+        method = build_method(METHODS.get(method_name).config_class())
         torch.manual_seed(0)
         method.prepare(bench)
         method.on_train_begin(total_steps)
@@ -202,12 +200,12 @@ def method_variant(config_factory: Callable[[], object]):
 
 register_variant("floor", prepare_floor)
 register_variant("floor_attn0", prepare_floor_attn0)
-register_variant("jola", method_variant(JolaConfig))
+register_variant("jola", method_variant("jola"))
 register_variant("jola_loop", prepare_jola_loop)
-register_variant("lora", method_variant(LoraMethodConfig))
-register_variant("bitfit", method_variant(BitFitConfig))
-register_variant("jola_full_vocab", method_variant(JolaConfig), full_vocab=True)
-register_variant("jola_eager", method_variant(JolaConfig), attn="eager")
-register_variant("jola_checkpointing", method_variant(JolaConfig), checkpointing=True)
+register_variant("lora", method_variant("lora"))
+register_variant("bitfit", method_variant("bitfit"))
+register_variant("jola_full_vocab", method_variant("jola"), full_vocab=True)
+register_variant("jola_eager", method_variant("jola"), attn="eager")
+register_variant("jola_checkpointing", method_variant("jola"), checkpointing=True)
 
 TRAIN_VARIANTS: tuple[str, ...] = tuple(_ORDER)
