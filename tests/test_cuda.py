@@ -15,17 +15,10 @@ from jola.config import ModelConfig
 from jola.edits import EditConfig, attach, merge_into_model
 from jola.evaluation import generate_responses
 from jola.models import load_model
-from jola.prompts import build_prompt
+from tests.test_editing import randomize  # non-trivial edits: mixed gates, large vectors
+from tests.test_evaluation import PROMPTS  # prompts of very different lengths
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-
-PROMPTS = [
-    build_prompt("Short question?"),
-    build_prompt("A much longer instruction that pads the other prompts in its batch " * 3),
-    build_prompt("Medium length instruction, with punctuation: yes."),
-    build_prompt("x"),
-    build_prompt("Another one of a different length entirely, to vary padding."),
-]
 
 
 def tiny_on_cuda(dtype: str = "float32"):
@@ -36,19 +29,6 @@ def tiny_on_cuda(dtype: str = "float32"):
     for p in loaded.model.parameters():
         p.requires_grad_(False)
     return loaded
-
-
-def randomize(edits, seed: int = 0):
-    """Non-trivial edits: large vectors, gates a mix of closed, partial and open."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in (edits.scale, edits.offset):
-            p.copy_(torch.randn(p.shape, generator=g) * 0.3)
-        for la in (edits.log_alpha_mult, edits.log_alpha_add):
-            la.copy_(torch.rand(la.shape, generator=g) * 8 - 4)
-            la[:, 0] = 5.0
-            la[:, 1] = -5.0
-    return edits
 
 
 def token_ids(device, batch: int = 2, length: int = 12) -> torch.Tensor:
