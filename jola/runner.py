@@ -200,6 +200,7 @@ def execute(cfg: RunConfig, run_dir: Path, final_dir: Path | None = None) -> dic
         "method": cfg.method.name,
         "task": cfg.task.name,
         "suite": task.suite,
+        "suite_tasks": tasks.suite_members(task.suite),
         "profile": cfg.data,
         "variant": variant_name(variant_settings),
         "variant_settings": variant_settings,

@@ -97,14 +97,14 @@ class WandbTracker(Tracker):
 
 
 def gate_heatmap_figure(gate_table: dict):
-    """The gates.json heatmaps (:func:`jola.tables.plots.gate_figure`): layers x heads of the
+    """The gates.json heatmaps (:func:`jola.figures.gate_figure`): layers x heads of the
     evaluation gates per kind, and of P(open) when present; None without gate matrices."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot  # noqa: F401  (wandb.Image reads matplotlib.pyplot for any figure)
 
-    from jola.tables.plots import gate_figure
+    from jola.figures import gate_figure
 
     return gate_figure(gate_table, "gates at evaluation")
 

@@ -27,6 +27,12 @@ def get_task(name: str, cfg: TaskConfig | None = None) -> Task:
     return TASKS.get(name)(cfg)
 
 
+def suite_members(suite: str) -> list[str]:
+    """The registered tasks of ``suite`` (recorded in each results.json, so that ``make tables``
+    knows a suite's size without importing this registry)."""
+    return [name for name in TASKS.names() if get_task(name).suite == suite]
+
+
 def load_splits(cfg: TaskConfig, n: int, seed: int, profile: str = "offline") -> Splits:
     """Load the task's data from ``cfg.source`` and carve train/dev/test for ``n`` and ``seed``.
 
@@ -49,4 +55,13 @@ def load_splits(cfg: TaskConfig, n: int, seed: int, profile: str = "offline") ->
     return splits
 
 
-__all__ = ["TASKS", "Example", "RawData", "Splits", "Task", "get_task", "load_splits"]
+__all__ = [
+    "TASKS",
+    "Example",
+    "RawData",
+    "Splits",
+    "Task",
+    "get_task",
+    "load_splits",
+    "suite_members",
+]

@@ -47,6 +47,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from jola.figures import PLOT_DPI, PNG_METADATA, gate_figure
 from jola.tables.build import (
     MAIN_COLUMNS,
     PUBLISHED_MAIN,
@@ -61,7 +62,6 @@ from jola.tables.build import (
     suite_table,
 )
 from jola.tables.collect import (
-    SUITE_TASKS_FALLBACK,
     Cell,
     Results,
     Run,
@@ -83,9 +83,6 @@ from jola.tables.localization import (
 )
 from jola.tables.plots import (
     MIN_Y_SPAN,
-    PLOT_DPI,
-    PNG_METADATA,
-    gate_figure,
     model_plots,
     plot_gates,
     plot_metric_vs_n,
@@ -127,7 +124,6 @@ __all__ = [
     "PUBLISHED_MODEL",
     "STORED_SCALES",
     "SUITE_METRICS",
-    "SUITE_TASKS_FALLBACK",
     "SUITE_TITLES",
     "Cell",
     "Column",
@@ -221,14 +217,14 @@ def make_tables(
     """Scan ``outputs`` and write every table and plot under ``tables``; raise
     :class:`NoResults` when there is no finished run."""
     outputs, folder = Path(outputs), Path(tables)
-    suites = suite_tasks()
-    scan = scan_outputs(outputs, suites)
+    scan = scan_outputs(outputs)
     if not scan.runs:
         raise NoResults(
             f"no finished run under {outputs} ({len(scan.failed)} failed, "
             f"{len(scan.unreadable)} unreadable results.json)"
         )
     results = Results(scan.runs)
+    suites = suite_tasks(scan.runs)
     files: list[Path] = []
     main_markdown: list[str] = []
     warnings = [f"mixed test sizes in {w}" for w in results.mixed_test_sizes()]

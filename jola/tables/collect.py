@@ -21,41 +21,6 @@ from jola.results import FAILED_FILE, RESULTS_FILE
 from jola.tables.labels import _safe, order_methods
 from jola.tables.scales import STORED_SCALES, display
 
-# The paper's suites (used when the task registry does not hold a whole suite).
-SUITE_TASKS_FALLBACK: dict[str, tuple[str, ...]] = {
-    "commonsense": (
-        "arc_c",
-        "arc_e",
-        "boolq",
-        "hellaswag",
-        "obqa",
-        "piqa",
-        "siqa",
-        "winogrande",
-    ),
-    "mmlu_pro": tuple(
-        f"mmlu_pro_{domain}"
-        for domain in (
-            "biology",
-            "business",
-            "chemistry",
-            "computer_science",
-            "economics",
-            "engineering",
-            "health",
-            "history",
-            "law",
-            "math",
-            "other",
-            "philosophy",
-            "physics",
-            "psychology",
-        )
-    ),
-    "gem": ("common_gen", "e2e_nlg", "web_nlg", "xsum"),
-}
-
-
 # ----------------------------------------------------------------------------- scanning
 
 
@@ -79,6 +44,7 @@ class Run:
     profile: str = "paper"  # the data profile (jola.profiles); non-paper runs are grouped apart
     stand_in: bool = False  # scored on a packaged carve or a fixture, not the paper's data
     dev_loss: float | None = None  # training's best (kept) dev loss, for trained methods
+    suite_tasks: tuple[str, ...] = ()  # every task of the suite, as the run's registry had it
 
     @property
     def key(self) -> tuple[str, str, str, int]:
@@ -111,7 +77,7 @@ def _path_fields(results_path: Path, root: Path) -> dict:
     return fields
 
 
-def read_run(results_path: Path, root: Path, suites: dict[str, tuple[str, ...]]) -> Run:
+def read_run(results_path: Path, root: Path) -> Run:
     """A :class:`Run` from one results.json (the JSON's own fields; the path as a fallback)."""
     data = json.loads(results_path.read_text())
     if not isinstance(data, dict):
@@ -134,7 +100,8 @@ def read_run(results_path: Path, root: Path, suites: dict[str, tuple[str, ...]])
         for name, value in (data.get("metrics") or {}).items()
         if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     }
-    suite = data.get("suite") or _suite_of(values["task"], suites)
+    suite = data.get("suite") if isinstance(data.get("suite"), str) else "other"
+    members = data.get("suite_tasks") if isinstance(data.get("suite_tasks"), list) else []
     n_test = (data.get("data") or {}).get("n_test")
     info = data.get("metric_info") if isinstance(data.get("metric_info"), dict) else {}
     scales = {
@@ -171,6 +138,7 @@ def read_run(results_path: Path, root: Path, suites: dict[str, tuple[str, ...]])
         profile=profile,
         stand_in=stand_in,
         dev_loss=None if dev_loss is None else float(dev_loss),
+        suite_tasks=tuple(str(name) for name in members),
     )
 
 
@@ -187,25 +155,17 @@ def _data_origin(data: dict) -> tuple[str, bool]:
     return profile, stand_in
 
 
-def _suite_of(task: str, suites: dict[str, tuple[str, ...]]) -> str:
-    for suite, names in suites.items():
-        if task in names:
-            return suite
-    return "other"
-
-
-def scan_outputs(root: Path, suites: dict[str, tuple[str, ...]] | None = None) -> Scan:
+def scan_outputs(root: Path) -> Scan:
     """Every finished run under ``root``; folders with failed.json but no results.json count
     as failed runs; results.json files that cannot be read are listed, not fatal."""
     root = Path(root)
-    suites = suites if suites is not None else suite_tasks()
     runs, unreadable = [], []
     if root.is_dir():
         for path in sorted(root.rglob(RESULTS_FILE)):
             if any(part.startswith(".") for part in path.relative_to(root).parts):
                 continue  # a run's staging folder (jola.rundir), never a finished run
             try:
-                runs.append(read_run(path, root, suites))
+                runs.append(read_run(path, root))
             except (OSError, ValueError, TypeError) as err:
                 unreadable.append((path, str(err)))
         failed = sorted(
@@ -219,24 +179,15 @@ def scan_outputs(root: Path, suites: dict[str, tuple[str, ...]] | None = None) -
     return Scan(runs=runs, failed=failed, unreadable=unreadable)
 
 
-def suite_tasks() -> dict[str, tuple[str, ...]]:
-    """Task names per suite: the registry's when it holds the whole suite, else the constants.
-
-    A half-registered suite never shrinks what counts as a complete average.
-    """
-    suites = dict(SUITE_TASKS_FALLBACK)
-    try:
-        import tasks as task_registry
-
-        by_suite: dict[str, list[str]] = defaultdict(list)
-        for name in task_registry.TASKS.names():
-            by_suite[str(task_registry.get_task(name).suite)].append(name)
-    except Exception:  # the registry is optional here: tables work from results.json alone
-        return suites
-    for suite, names in by_suite.items():
-        if set(SUITE_TASKS_FALLBACK.get(suite, ())) <= set(names):
-            suites[suite] = tuple(sorted(names))
-    return suites
+def suite_tasks(runs: Sequence[Run]) -> dict[str, tuple[str, ...]]:
+    """Task names per suite, from the results.json files themselves: the union of the suite
+    members each run recorded (``suite_tasks``) and the tasks that ran. A suite average is
+    complete only over all of them, so a missing task never shrinks what counts as complete."""
+    members: dict[str, set[str]] = defaultdict(set)
+    for run in runs:
+        members[run.suite].update(run.suite_tasks)
+        members[run.suite].add(run.task)
+    return {suite: tuple(sorted(names)) for suite, names in members.items()}
 
 
 # ----------------------------------------------------------------------------- aggregation

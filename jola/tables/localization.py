@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
 
+from jola.figures import gate_matrix, new_figure, save_png
 from jola.results import GATES_FILE
 from jola.tables.collect import Run, _mean, _std
 from jola.tables.labels import _safe, order_methods
-from jola.tables.plots import _figure, _matrix, _save
 from jola.tables.render import MISSING, latex_escape, write_csv
 from jola.tables.scales import display
 
@@ -45,7 +45,7 @@ class GateSummary:
 
 def summarize_gates(gates: dict) -> GateSummary | None:
     """A :class:`GateSummary` of a gates.json dict (None when it holds no gate matrix)."""
-    matrices = {k: _matrix((gates.get(k) or {}).get("eval_gate")) or [] for k in KINDS}
+    matrices = {k: gate_matrix((gates.get(k) or {}).get("eval_gate")) or [] for k in KINDS}
     present = [m for m in matrices.values() if m]
     if not present:
         return None
@@ -325,7 +325,7 @@ def plot_localization(rows: Sequence[LocalizationRow], title: str, path: Path) -
     if not points:
         return None
     legend_height = 0.2 * len(points) + 0.3
-    fig = _figure(10.0, 4.2 + legend_height)
+    fig = new_figure(10.0, 4.2 + legend_height)
     axes = fig.subplots(1, 2)
     metric = next((r.metric for r in points if r.metric), None)
     for ax, (label, getter) in zip(
@@ -363,7 +363,7 @@ def plot_localization(rows: Sequence[LocalizationRow], title: str, path: Path) -
     fig.legend(list(labelled.values()), list(labelled), loc="lower center", fontsize=7, ncol=1)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout(rect=(0, legend_height / (4.2 + legend_height), 1, 1))
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def localization_outputs(

@@ -6,29 +6,13 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from jola.figures import gate_figure, new_figure, save_png
 from jola.results import GATES_FILE, TRAIN_LOG_FILE
-from jola.tables.collect import Results, Run, _mean
+from jola.tables.collect import Results, Run
 from jola.tables.labels import METHOD_ORDER, _safe, method_label, order_methods
 from jola.tables.scales import display
 
-PLOT_DPI = 100
 MIN_Y_SPAN = 5.0  # points on the printed 0-100 scale
-PNG_METADATA = {"Software": None}  # no version string; matplotlib writes no timestamp into PNGs
-
-
-def _figure(width: float, height: float, layout: str | None = None):
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width, height), dpi=PLOT_DPI, layout=layout)
-
-
-def _save(fig, path: Path) -> Path:
-    import matplotlib
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with matplotlib.rc_context({"svg.hashsalt": "jola-tables", "path.simplify": True}):
-        fig.savefig(path, format="png", dpi=PLOT_DPI, metadata=PNG_METADATA)
-    return path
 
 
 def _colors(methods: Sequence[str]) -> dict[str, str]:
@@ -50,7 +34,7 @@ def plot_metric_vs_n(results: Results, model: str, task: str, path: Path) -> Pat
     metric = "acc" if "acc" in metric_names else min(metric_names)
     methods = order_methods({r.method for r in runs})
     colors = _colors(methods)
-    fig = _figure(6.4, 4.2)
+    fig = new_figure(6.4, 4.2)
     ax = fig.add_subplot()
     all_ns = sorted({r.n for r in runs})
     for method in methods:
@@ -85,75 +69,13 @@ def plot_metric_vs_n(results: Results, model: str, task: str, path: Path) -> Pat
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
-    return _save(fig, path)
-
-
-def _matrix(values) -> list[list[float]] | None:
-    """A layers x heads list from gates.json (squeezing trailing singleton dimensions)."""
-    if values is None:
-        return None
-    rows = []
-    for layer in values:
-        heads = []
-        for head in layer if isinstance(layer, list) else [layer]:
-            while isinstance(head, list) and len(head) == 1:
-                head = head[0]
-            heads.append(float(head))
-        rows.append(heads)
-    return rows
-
-
-def gate_figure(gates: dict, title: str):
-    """A matplotlib Figure of heatmaps (layers x heads) of the evaluation gates, additive and
-    multiplicative side by side, with a second row of P(open) when ``gates`` has it; ``gates``
-    is laid out as gates.json. None when it holds no gate matrix."""
-    kinds = [k for k in ("additive", "multiplicative") if isinstance(gates.get(k), dict)]
-    if not kinds:
-        return None
-    quantities = [("eval_gate", "evaluation gate")]
-    if any(gates[k].get("prob_open") is not None for k in kinds):
-        quantities.append(("prob_open", "P(gate open)"))
-    matrices = {(k, q): _matrix(gates[k].get(q)) for k in kinds for q, _ in quantities}
-    sample = next((m for m in matrices.values() if m), None)
-    if not sample:
-        return None
-    layers, heads = len(sample), len(sample[0])
-    height = 1.2 + 3.6 * len(quantities)
-    fig = _figure(4.2 * len(kinds) + 1.2, height, layout="constrained")
-    axes = fig.subplots(len(quantities), len(kinds), squeeze=False)
-    image = None
-    for row, (quantity, quantity_label) in enumerate(quantities):
-        for col, kind in enumerate(kinds):
-            ax = axes[row][col]
-            matrix = matrices[(kind, quantity)]
-            if not matrix:
-                ax.set_axis_off()
-                ax.set_title(f"{kind}: no {quantity}", fontsize=9)
-                continue
-            image = ax.imshow(
-                matrix, vmin=0.0, vmax=1.0, cmap="viridis", aspect="auto", interpolation="nearest"
-            )
-            values = [v for line in matrix for v in line]
-            if quantity == "eval_gate":
-                closed = sum(v == 0.0 for v in values)
-                detail = f"closed {closed}/{len(values)}"
-            else:
-                detail = f"mean {_mean(values):.3f}"
-            ax.set_title(f"{kind}: {quantity_label} ({detail})", fontsize=9)
-            ax.set_xlabel("head")
-            ax.set_ylabel("layer")
-            ax.set_xticks(range(0, heads, max(1, heads // 8)))
-            ax.set_yticks(range(0, layers, max(1, layers // 10)))
-    if image is not None:
-        fig.colorbar(image, ax=[ax for line in axes for ax in line], shrink=0.8)
-    fig.suptitle(title, fontsize=10)
-    return fig
+    return save_png(fig, path)
 
 
 def plot_gates(gates: dict, title: str, path: Path) -> Path | None:
     """:func:`gate_figure` saved as a PNG at ``path``; None (nothing written) without gates."""
     fig = gate_figure(gates, title)
-    return None if fig is None else _save(fig, path)
+    return None if fig is None else save_png(fig, path)
 
 
 def read_train_log(path: Path) -> list[dict]:
@@ -183,7 +105,7 @@ def plot_sparsity(entries: list[dict], title: str, path: Path) -> Path | None:
     if not entries:
         return None
     steps = [e["step"] for e in entries]
-    fig = _figure(7.0, 4.2)
+    fig = new_figure(7.0, 4.2)
     ax = fig.add_subplot()
     handles = []
     for key, label, color in (
@@ -224,7 +146,7 @@ def plot_sparsity(entries: list[dict], title: str, path: Path) -> Path | None:
     ax.legend(handles=handles, fontsize=8, loc="center right")
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def model_plots(results: Results, model: str, runs: list[Run], folder: Path) -> list[Path]:
