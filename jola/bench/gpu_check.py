@@ -36,10 +36,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from jola.offline import OFFLINE_VARIABLES
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENVIRONMENT = {
-    "HF_HUB_OFFLINE": "1",
-    "HF_DATASETS_OFFLINE": "1",
+    **dict.fromkeys(OFFLINE_VARIABLES, "1"),
     "WANDB_MODE": "disabled",
     "TOKENIZERS_PARALLELISM": "false",
     "PYTHONUNBUFFERED": "1",

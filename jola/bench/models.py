@@ -187,10 +187,3 @@ def clone_sharing_weights(model: nn.Module) -> nn.Module:
     """
     memo = {id(t): t for t in (*model.parameters(), *model.buffers())}
     return copy.deepcopy(model, memo)
-
-
-def freeze(model: nn.Module) -> nn.Module:
-    """Every parameter of ``model`` frozen (``requires_grad=False``); returns the model."""
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return model

@@ -12,9 +12,9 @@ import torch
 from torch import Tensor, nn
 
 from jola import gates
-from jola.bench.models import clone_sharing_weights, freeze
+from jola.bench.models import clone_sharing_weights
 from jola.edits import HeadEdits, attach, find_output_projections
-from jola.models import LoadedModel
+from jola.models import LoadedModel, freeze
 from jola.training import causal_lm_loss
 
 

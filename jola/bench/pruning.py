@@ -13,12 +13,12 @@ from collections.abc import Sequence
 import torch
 
 from jola.bench.evaluation import max_score_diff
-from jola.bench.models import clone_sharing_weights, freeze, with_model
+from jola.bench.models import clone_sharing_weights, with_model
 from jola.bench.timing import cpu_speedup, paired_ratio, summarize, time_round_robin
 from jola.config import EvalConfig
 from jola.edits import EditConfig, attach
 from jola.evaluation import evaluate_loglik, generate_responses
-from jola.models import LoadedModel
+from jola.models import LoadedModel, freeze
 from tasks import get_task
 
 CLOSED_LOG_ALPHA, OPEN_LOG_ALPHA = -5.0, 3.0

@@ -31,11 +31,11 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from jola.bench.models import clone_sharing_weights, freeze, with_model
+from jola.bench.models import clone_sharing_weights, with_model
 from jola.bench.per_head_loop import LoopJolaEdits, attach_loop, head_layout
 from jola.edits import HeadEdits, find_output_projections
 from jola.methods import METHODS, build_method
-from jola.models import LoadedModel
+from jola.models import LoadedModel, freeze
 from jola.registry import Registry
 from jola.schedules import make_schedule
 from jola.training import causal_lm_loss, supports_answer_only_logits

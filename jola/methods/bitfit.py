@@ -20,7 +20,7 @@ from jola.config import MethodConfig, TrainConfig
 from jola.errors import UserError
 from jola.methods.base import Method, linear_module_suffixes
 from jola.methods.registry import register_method
-from jola.models import LoadedModel
+from jola.models import LoadedModel, freeze
 
 BIASES_FILE = "biases.safetensors"
 BIAS_CONFIG_FILE = "bitfit_config.json"
@@ -93,8 +93,7 @@ class BitFit(Method):
         self.added: list[str] = []
 
     def prepare(self, loaded: LoadedModel) -> None:
-        for param in loaded.model.parameters():
-            param.requires_grad_(False)
+        freeze(loaded.model)
         self.biases, self.added = add_trainable_biases(loaded.model, list(self.cfg.target_modules))
         for bias in self.biases.values():
             bias.requires_grad_(True)

@@ -15,7 +15,7 @@ from jola.config import MethodConfig, TrainConfig
 from jola.errors import UserError
 from jola.methods.base import Method
 from jola.methods.registry import register_method
-from jola.models import LoadedModel
+from jola.models import LoadedModel, freeze
 from jola.results import GATES_FILE
 from jola.schedules import SCHEDULES, make_schedule
 
@@ -136,8 +136,7 @@ class Jola(Method):
 
     def prepare(self, loaded: LoadedModel) -> None:
         """Freeze the whole base model (lm_head included) and attach fresh edits."""
-        for param in loaded.model.parameters():
-            param.requires_grad_(False)
+        freeze(loaded.model)
         try:
             self.handle = editing.attach(loaded.model, self.edit_config())
         except ValueError as err:

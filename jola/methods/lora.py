@@ -11,7 +11,7 @@ from jola.config import MethodConfig, TrainConfig
 from jola.errors import UserError
 from jola.methods.base import Method, linear_module_suffixes
 from jola.methods.registry import register_method
-from jola.models import LoadedModel
+from jola.models import LoadedModel, freeze
 
 ADAPTER_DIR = "adapter"
 DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "up_proj", "down_proj"]
@@ -70,8 +70,7 @@ class Lora(Method):
                 f"{loaded.info.get('model_type')}; linear modules: "
                 f"{', '.join(linear_module_suffixes(loaded.model))}"
             )
-        for param in loaded.model.parameters():
-            param.requires_grad_(False)
+        freeze(loaded.model)
         self.model = get_peft_model(loaded.model, peft_lora_config(self.cfg))
         loaded.model = self.model
 

@@ -19,6 +19,7 @@ import os
 import shlex
 from dataclasses import dataclass, field
 
+from jola.offline import forced_offline
 from jola.preflight.capacity import (
     DISK_FORMULA,
     GPU_NEED_FORMULA,
@@ -34,7 +35,6 @@ from jola.preflight.hub import (
     HubState,
     datasets_cache_dir,
     download_snapshot,
-    forced_offline,
     hub_cache_dir,
     hub_state,
 )

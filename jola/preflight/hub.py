@@ -9,14 +9,10 @@ the cache counts.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from jola.profiles import OFFLINE_VARIABLES, hub_is_offline
+from jola.profiles import hub_is_offline
 
 PROBE_TIMEOUT_S = 5.0
 ETAG_TIMEOUT_S = 10.0
@@ -216,32 +212,3 @@ def download_snapshot(repo_id: str, revision: str | None) -> Path:
             etag_timeout=ETAG_TIMEOUT_S,
         )
     )
-
-
-@contextlib.contextmanager
-def forced_offline() -> Iterator[None]:
-    """HF_HUB_OFFLINE / HF_DATASETS_OFFLINE on for the block, also for the libraries already
-    imported (they read the variables at import), restored afterwards."""
-    saved_env = {name: os.environ.get(name) for name in OFFLINE_VARIABLES}
-    patched = []
-    for module_name, attributes in (
-        ("huggingface_hub.constants", ("HF_HUB_OFFLINE",)),
-        ("datasets.config", ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")),
-    ):
-        module = sys.modules.get(module_name)
-        for attribute in attributes:
-            if module is not None and hasattr(module, attribute):
-                patched.append((module, attribute, getattr(module, attribute)))
-                setattr(module, attribute, True)
-    for name in OFFLINE_VARIABLES:
-        os.environ[name] = "1"
-    try:
-        yield
-    finally:
-        for module, attribute, value in patched:
-            setattr(module, attribute, value)
-        for name, value in saved_env.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
