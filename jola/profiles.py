@@ -8,7 +8,7 @@
 ``auto``     (the default) ``offline`` for the packaged and tiny models, ``paper`` for every
              hub model, so ``model=llama31_8b`` never meets a stand-in unless asked.
 
-:func:`resolve_profile` turns every ``auto`` of a config into the concrete choice before
+:func:`jola.resolution.resolve_profile` turns every ``auto`` of a config into the concrete choice before
 anything is loaded, so results.json records what ran. An explicit ``task.source`` or
 ``eval.bertscore_model`` always wins; a stand-in under the paper profile is announced.
 :func:`apply_network_mode` sets the offline variables only when every resource a run needs is
@@ -17,9 +17,7 @@ local, and leaves the environment alone for a run that names a hub resource.
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,32 +83,6 @@ def task_source(task, task_cfg, profile: DataProfile) -> str:
     if task_cfg.data_dir:
         return "llm_adapters"
     return profile.source_for(task)
-
-
-def resolve_profile(cfg, quiet: bool = False):
-    """A copy of the RunConfig with ``data``, ``task.source`` and ``eval.bertscore_model``
-    concrete (no ``auto`` left); a stand-in source under the paper profile is announced
-    (unless ``quiet``)."""
-    import tasks
-
-    profile = PROFILES.get(profile_name(cfg))
-    task = tasks.get_task(cfg.task.name, cfg.task)
-    source = task_source(task, cfg.task, profile)
-    if not quiet and not profile.stand_ins and source in STAND_IN_SOURCES:
-        print(
-            f"warning: data=paper but task.source={source}: {cfg.task.name} is scored on a "
-            "stand-in, not the paper's data (its numbers are labelled as such in tables)",
-            file=sys.stderr,
-        )
-    bertscore = cfg.eval.bertscore_model
-    if bertscore == "auto":
-        bertscore = profile.bertscore_model
-    return dataclasses.replace(
-        cfg,
-        data=profile.name,
-        task=dataclasses.replace(cfg.task, source=source),
-        eval=dataclasses.replace(cfg.eval, bertscore_model=bertscore),
-    )
 
 
 def _is_local_folder(path: str | None) -> bool:

@@ -23,8 +23,9 @@ from jola.evaluation import EVAL_MODES, new_token_budget
 from jola.methods import build_method
 from jola.metrics import compute_metrics, describe_metrics, metric_options
 from jola.models import load_model
-from jola.profiles import STAND_IN_SOURCES, apply_network_mode, hub_is_offline, resolve_profile
+from jola.profiles import STAND_IN_SOURCES, apply_network_mode, hub_is_offline
 from jola.prompts import PromptFormat
+from jola.resolution import resolve_profile
 from jola.results import (
     FAILED_FILE,
     PREDICTIONS_FILE,

@@ -115,7 +115,7 @@ def differences(cfg) -> dict[str, Any]:
     A data profile other than the one the defaults resolve to is one difference (``data``);
     what it implies (the task source, the BERTScore encoder) is not repeated."""
     from jola.methods import method_entry
-    from jola.profiles import resolve_profile
+    from jola.resolution import resolve_profile
 
     ignored_train = not method_entry(cfg.method).trains  # zero-shot ignores method.train.*
     reference = reference_config(cfg)
@@ -194,7 +194,7 @@ def hydra_run_subdir(*, _root_) -> str:
     """OmegaConf resolver ``${jola_run_subdir:}``: the run directory below ``output_root`` for
     Hydra's ``run.dir`` and ``sweep.subdir``, computed exactly as the runner computes it."""
     from jola.config import RunConfig
-    from jola.profiles import resolve_profile
+    from jola.resolution import resolve_profile
 
     job = OmegaConf.masked_copy(_root_, [key for key in _root_ if key != "hydra"])
     try:

@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 
 from jola import profiles
 from jola.errors import UserError
+from jola.resolution import resolve_profile
 from jola.runner import as_run_config, run
 from tasks import TASKS, get_task
 from tests.helpers import REPO_ROOT, compose_config, tiny_overrides
@@ -32,7 +33,7 @@ PAPER_COMMONSENSE_TEST_SPLIT = {
 
 
 def resolved(overrides: list[str]):
-    return profiles.resolve_profile(as_run_config(compose_config(overrides)))
+    return resolve_profile(as_run_config(compose_config(overrides)))
 
 
 def sweep_params(experiment: str) -> dict[str, list[str]]:

@@ -238,10 +238,10 @@ def test_module_level_imports_have_no_cycle():
     assert _cycles(deferred=False) == []
 
 
-def test_config_registry_and_methods_are_in_no_cycle_even_through_deferred_imports():
-    ours = ("jola.config", "jola.hydra_glue", "jola.registry", "jola.errors", "jola.methods")
-    for cycle in _cycles(deferred=True):
-        assert not [m for m in cycle if m.startswith(ours)], cycle
+def test_no_cycle_even_through_deferred_imports():
+    """Imports inside functions count too: a deferred import that closes a loop is a layering
+    fault hidden from the interpreter, not a fix."""
+    assert _cycles(deferred=True) == []
 
 
 def test_config_imports_nothing_of_the_project_and_the_registry_only_the_stdlib():

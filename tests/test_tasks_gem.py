@@ -158,7 +158,9 @@ def test_hub_parquet_export_layout_reads_only_the_named_splits(tmp_path):
 
 
 def test_hub_arguments_for_plain_parquet_repos():
-    cfg = TaskConfig(name="arc_c", source="hub", hub_config="ARC-Challenge")
+    cfg = TaskConfig(
+        name="arc_c", source="hub", hub_id="allenai/ai2_arc", hub_config="ARC-Challenge"
+    )
     assert hub_load_arguments(get_task("arc_c"), cfg) == (("allenai/ai2_arc", "ARC-Challenge"), {})
 
 

@@ -71,7 +71,7 @@ def expand_sweep(
     from omegaconf import OmegaConf, open_dict
 
     from jola.hydra_glue import register_configs, register_resolvers
-    from jola.profiles import resolve_profile
+    from jola.resolution import resolve_profile
     from jola.runner import as_run_config
 
     register_configs()
