@@ -10,9 +10,12 @@ Each method's own schema, a :class:`MethodConfig` subclass, lives with the metho
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from omegaconf import MISSING
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"  # the project's Hydra configs
 
 
 @dataclass

@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 import sys
 import time
-from pathlib import Path
+
+from jola.config import CONF_DIR
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # offline mode: the runner sets it
 
@@ -19,7 +20,6 @@ from jola.errors import UserError
 from jola.hydra_glue import register_configs
 from jola.runner import as_run_config, run, run_directory
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 RUNS = {"zero_shot": ["method=zero_shot"], "jola": ["method=jola"]}
 
 

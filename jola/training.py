@@ -10,22 +10,22 @@ restored, and a jsonl training log.
 
 from __future__ import annotations
 
-import json
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers import Trainer, TrainingArguments
 
 from jola.config import TrainConfig
 from jola.errors import TrainingDiverged
 from jola.evaluation import context_length
 from jola.prompts import PromptFormat
 from jola.results import TRAIN_LOG_FILE
+from jola.training_callbacks import BestParametersCallback, JsonlLogCallback
 from tasks import get_task
 from tasks.base import Example
 
@@ -161,81 +161,6 @@ class MethodTrainer(Trainer):
         return (loss, {"loss": loss}) if return_outputs else loss
 
 
-class BestParametersCallback(TrainerCallback):
-    """Early stopping on dev loss; keeps the best trainable parameters in memory and restores
-    them when training ends (no checkpoint of the base model is ever written).
-
-    ``eligible`` (the method's :meth:`~jola.methods.base.Method.accepts_checkpoint`) may rule
-    an evaluation out: it then neither becomes the best nor counts for patience. When no
-    evaluation was eligible the last parameters are kept."""
-
-    def __init__(
-        self,
-        parameters: Sequence[torch.nn.Parameter],
-        patience: int,
-        eligible: Callable[[], bool | None] | None = None,
-    ):
-        self.parameters = list(parameters)
-        self.patience = patience
-        self.eligible = eligible
-        self.best_loss = math.inf
-        self.best_epoch: float | None = None
-        self.best_state: list[torch.Tensor] | None = None
-        self.bad_evals = 0
-        self.history: list[dict] = []
-
-    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
-        loss = metrics["eval_loss"]
-        if not math.isfinite(loss):
-            raise TrainingDiverged(
-                f"training diverged: dev loss is {loss} at step {state.global_step} "
-                f"(epoch {state.epoch}); lower method.train.lr"
-            )
-        entry = {"epoch": state.epoch, "step": state.global_step, "dev_loss": loss}
-        verdict = self.eligible() if self.eligible is not None else None
-        if verdict is not None:
-            entry["eligible"] = bool(verdict)
-        self.history.append(entry)
-        if not entry.get("eligible", True):
-            return  # e.g. a target sparsity not reached yet: neither best nor patience
-        if loss < self.best_loss:
-            self.best_loss, self.best_epoch, self.bad_evals = loss, state.epoch, 0
-            self.best_state = [p.detach().clone() for p in self.parameters]
-        else:
-            self.bad_evals += 1
-            if self.patience > 0 and self.bad_evals >= self.patience:
-                control.should_training_stop = True
-
-    def on_train_end(self, args, state, control, **kwargs):
-        if self.best_state is not None:
-            with torch.no_grad():
-                for param, best in zip(self.parameters, self.best_state):
-                    param.copy_(best)
-
-
-class JsonlLogCallback(TrainerCallback):
-    """Writes every Trainer log entry, plus the method's statistics, to train_log.jsonl."""
-
-    def __init__(self, path: Path, method, trainer_ref: list, tracker=None):
-        self.path = path
-        self.method = method
-        self.tracker = tracker
-        self.trainer_ref = trainer_ref
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("")
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        entry = {"step": state.global_step, "epoch": state.epoch, **(logs or {})}
-        trainer = self.trainer_ref[0] if self.trainer_ref else None
-        if trainer is not None:
-            entry.update(trainer.last_terms)
-        entry.update(self.method.training_stats())
-        with open(self.path, "a") as handle:
-            handle.write(json.dumps(entry, default=float) + "\n")
-        if self.tracker is not None:
-            self.tracker.log(entry, step=state.global_step)
-
-
 def assert_only_trainable(model: torch.nn.Module, trainable: Sequence[torch.nn.Parameter]) -> None:
     """Fail loudly if any parameter outside the method's own requires a gradient."""
     allowed = {id(p) for p in trainable}
@@ -318,16 +243,42 @@ def short_training(
 
 
 def train_method(method, loaded, splits, cfg, run_dir: Path, tracker=None) -> dict:
-    """Train ``method``'s parameters on ``splits.train`` with early stopping on ``splits.dev``."""
-    train_cfg: TrainConfig = cfg.method.train
+    """Train ``method``'s parameters on ``splits.train`` with early stopping on ``splits.dev``
+    (the run's task, prompt, training settings and seed)."""
+    return fit(
+        method,
+        loaded,
+        splits.train,
+        splits.dev,
+        task=get_task(cfg.task.name, cfg.task),
+        train_cfg=cfg.method.train,
+        prompt_format=PromptFormat.from_config(cfg.prompt),
+        seed=cfg.seed,
+        run_dir=run_dir,
+        tracker=tracker,
+    )
+
+
+def fit(
+    method,
+    loaded,
+    train_examples: Sequence[Example],
+    dev_examples: Sequence[Example],
+    *,
+    task,
+    train_cfg: TrainConfig,
+    prompt_format: PromptFormat,
+    seed: int,
+    run_dir: Path,
+    tracker=None,
+) -> dict:
+    """The shared training path on any examples of any task (:func:`train_method` for a run;
+    :func:`jola.api.train` for a user's own pairs); returns the training record."""
     model, tokenizer = loaded.model, loaded.tokenizer
     assert_only_trainable(model, method.trainable_parameters(model))
-
-    task = get_task(cfg.task.name, cfg.task)
-    prompt_format = PromptFormat.from_config(cfg.prompt)
     limit = min(train_cfg.max_length, context_length(model) or train_cfg.max_length)
-    train_data = encode_examples(tokenizer, task, splits.train, prompt_format, limit)
-    dev_data = encode_examples(tokenizer, task, splits.dev, prompt_format, limit)
+    train_data = encode_examples(tokenizer, task, train_examples, prompt_format, limit)
+    dev_data = encode_examples(tokenizer, task, dev_examples, prompt_format, limit)
     truncated = sum(item["truncated"] for item in (*train_data, *dev_data))
     steps_per_epoch = math.ceil(len(train_data) / train_cfg.batch_size)
     answer_only = train_cfg.answer_only_logits and supports_answer_only_logits(model)
@@ -342,7 +293,7 @@ def train_method(method, loaded, splits, cfg, run_dir: Path, tracker=None) -> di
             steps=steps,
             lr=lr,
             batch_size=train_cfg.batch_size,
-            seed=cfg.seed,
+            seed=seed,
             answer_only_logits=answer_only,
             device=loaded.device,
         )
@@ -367,8 +318,8 @@ def train_method(method, loaded, splits, cfg, run_dir: Path, tracker=None) -> di
         logging_strategy="steps",
         logging_steps=train_cfg.logging_steps,
         report_to=[],
-        seed=cfg.seed,
-        data_seed=cfg.seed,
+        seed=seed,
+        data_seed=seed,
         remove_unused_columns=False,
         prediction_loss_only=True,
         activation_checkpointing=train_cfg.gradient_checkpointing,

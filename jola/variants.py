@@ -25,7 +25,8 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+from jola.config import CONF_DIR
+
 # Keys that name the directory itself, and keys that change nothing a run computes.
 DIRECTORY_KEYS = ("model.name", "method.name", "task.name", "n", "seed")
 NON_COMPUTATIONAL = (

@@ -16,9 +16,9 @@ import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from jola.config import CONF_DIR
 from jola.errors import UserError
 
-CONF_DIR = Path(__file__).resolve().parent.parent.parent / "conf"
 MULTIRUN_FLAGS = ("-m", "--multirun")
 
 
