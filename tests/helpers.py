@@ -34,3 +34,18 @@ def tiny_overrides(tmp_path, *extra: str) -> list[str]:
         f"output_root={tmp_path}",
         *extra,
     ]
+
+
+def module_imports(module) -> set[str]:
+    """Every module ``module``'s source imports (``import a.b`` gives ``a``; ``from a.b import
+    c`` gives ``a.b``), at any depth: for the torch-only checks of the core modules."""
+    import ast
+    import inspect
+
+    imported = set()
+    for node in ast.walk(ast.parse(inspect.getsource(module))):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            imported.add(node.module)
+    return imported

@@ -21,6 +21,7 @@ from jola.gates import (
     release_penalty,
     sample_gate,
 )
+from tests.helpers import module_imports
 
 LOG11 = math.log(11)
 
@@ -244,16 +245,7 @@ def test_penalty_registry_and_lookup():
 
 
 def test_module_imports_only_torch_and_math():
-    import ast
-    import inspect
-
-    tree = ast.parse(inspect.getsource(gates))
-    imported = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            imported.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            imported.add(node.module)
+    imported = module_imports(gates)
     # the registry and its error are the standard library's only (tests/test_registry.py)
     ours = {m for m in imported if m.split(".")[0] == "jola"}
     assert ours <= {"jola.errors", "jola.registry"}

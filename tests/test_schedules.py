@@ -12,6 +12,7 @@ from jola.schedules import (
     PerformanceSchedule,
     make_schedule,
 )
+from tests.helpers import module_imports
 
 
 def test_registry_names():
@@ -159,16 +160,7 @@ def test_bad_kwargs_name_the_schedule():
 
 
 def test_module_imports_only_math():
-    import ast
-    import inspect
-
-    tree = ast.parse(inspect.getsource(schedules))
-    imported = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            imported.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            imported.add(node.module)
+    imported = module_imports(schedules)
     # the registry and its error are the standard library's only (tests/test_registry.py)
     ours = {m for m in imported if m.split(".")[0] == "jola"}
     assert ours <= {"jola.errors", "jola.registry"}
