@@ -426,6 +426,17 @@ def test_suite_size_comes_from_results_json(tmp_path):
     assert tables.suite_tasks(scan.runs)["commonsense"] == tuple(sorted(COMMONSENSE))
     report = make_tables(tmp_path, tmp_path / "tables", plots=False)
     assert "(2/8)" in report.main_markdown[0]
+    assert not any("recorded its members" in w for w in report.warnings)
+
+
+def test_runs_without_recorded_members_are_warned_about(tmp_path):
+    run_dir = write_run(tmp_path, "jola", "siqa", "commonsense", 200, 42, {"acc": 50.0})
+    path = run_dir / "results.json"
+    data = json.loads(path.read_text())
+    del data["suite_tasks"]
+    path.write_text(json.dumps(data))
+    report = make_tables(tmp_path, tmp_path / "tables", plots=False)
+    assert any("suite commonsense: no run recorded its members" in w for w in report.warnings)
 
 
 def run_script(outputs: Path, tables_dir: Path) -> subprocess.CompletedProcess:

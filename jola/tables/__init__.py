@@ -69,6 +69,7 @@ from jola.tables.collect import (
     read_run,
     scan_outputs,
     suite_tasks,
+    suites_without_members,
 )
 from jola.tables.labels import METHOD_LABELS, METHOD_ORDER, _safe, method_label, order_methods
 from jola.tables.localization import (
@@ -162,6 +163,7 @@ __all__ = [
     "seeds_text",
     "suite_table",
     "suite_tasks",
+    "suites_without_members",
     "summarize_gates",
     "table_notes",
     "to_frame",
@@ -229,6 +231,11 @@ def make_tables(
     main_markdown: list[str] = []
     warnings = [f"mixed test sizes in {w}" for w in results.mixed_test_sizes()]
     warnings += [f"metric scale: {w}" for w in results.scale_mismatches()]
+    warnings += [
+        f"suite {suite}: no run recorded its members (results.json older than suite_tasks); "
+        f"its averages cover only the {len(suites[suite])} task(s) found"
+        for suite in suites_without_members(scan.runs)
+    ]
 
     summary_path = folder / "summary.csv"
     write_csv(results.frame(), summary_path)

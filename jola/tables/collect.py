@@ -179,6 +179,13 @@ def scan_outputs(root: Path) -> Scan:
     return Scan(runs=runs, failed=failed, unreadable=unreadable)
 
 
+def suites_without_members(runs: Sequence[Run]) -> list[str]:
+    """Suites none of whose runs recorded the suite's members (results.json written before
+    ``suite_tasks`` existed): their averages cover only the tasks found."""
+    recorded = {run.suite for run in runs if run.suite_tasks}
+    return sorted({run.suite for run in runs} - recorded)
+
+
 def suite_tasks(runs: Sequence[Run]) -> dict[str, tuple[str, ...]]:
     """Task names per suite, from the results.json files themselves: the union of the suite
     members each run recorded (``suite_tasks``) and the tasks that ran. A suite average is
