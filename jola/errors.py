@@ -28,3 +28,7 @@ def unknown_choice(kind: str, value: object, choices, sort: bool = True) -> Unkn
 
 class TrainingDiverged(UserError):
     """A non-finite training or dev loss, or non-finite trained parameters: nothing is saved."""
+
+
+class MergeNotSupported(UserError):
+    """This method's edits cannot be folded into the weights exactly."""

@@ -1,5 +1,16 @@
 """What a method supplies to the shared run: how it prepares the model, what it trains, how its
-artifact is saved, and the statistics it reports. Training itself is shared (jola.training)."""
+artifact is saved, and the statistics it reports. Training itself is shared (jola.training).
+
+The artifact contract every method keeps (checked for every registered method by
+tests/test_method_contract.py):
+
+- :meth:`Method.save` writes the method's edit-only artifact into a run directory;
+- :meth:`Method.load` puts that artifact onto a fresh, unprepared :class:`LoadedModel` so that
+  it predicts exactly as the trained model did;
+- :attr:`Method.supports_merge` says whether :meth:`Method.merge` can fold the edits into the
+  base weights exactly (no hooks or adapters left); where it cannot, :meth:`Method.merge`
+  raises :class:`jola.errors.MergeNotSupported`.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +20,7 @@ from pathlib import Path
 import torch
 
 from jola.config import MethodConfig, TrainConfig
+from jola.errors import MergeNotSupported
 from jola.models import LoadedModel
 
 ShortTrain = Callable[[Sequence[torch.nn.Parameter], int, float], list[float]]
@@ -19,11 +31,13 @@ class Method:
 
     ``name`` is set by :func:`jola.methods.register_method` (the registry holds the config
     class); ``trains`` says whether the shared training path runs (and ``method.train.*`` is
-    checked).
+    checked); ``supports_merge`` whether :meth:`merge` folds the method's edits into the base
+    weights exactly.
     """
 
     name: str = "base"
     trains: bool = False
+    supports_merge: bool = True
 
     def __init__(self, cfg: MethodConfig):
         self.cfg = cfg
@@ -90,6 +104,26 @@ class Method:
     def save(self, run_dir: Path) -> list[Path]:
         """Write the method's artifact into ``run_dir``; return the files written."""
         return []
+
+    def load(self, loaded: LoadedModel, run_dir: Path) -> None:
+        """Put the artifact :meth:`save` wrote into ``run_dir`` onto ``loaded``, a fresh model
+        that was not prepared, in place (``loaded.model`` may be replaced, e.g. by a wrapper),
+        so that it predicts exactly as the trained model did; the model is left in eval mode.
+
+        Default: nothing to load (the base model is the method's model)."""
+
+    def merge(self, loaded: LoadedModel) -> None:
+        """Fold the method's edits on ``loaded`` (prepared and trained, or :meth:`load`-ed)
+        into its base weights, in place: afterwards ``loaded.model`` is a plain model with the
+        same outputs, without hooks or adapters. Raises
+        :class:`~jola.errors.MergeNotSupported` when :attr:`supports_merge` is false.
+
+        Default: nothing to fold (the base model is already plain)."""
+        if not self.supports_merge:
+            raise MergeNotSupported(
+                f"method={self.name}: its edits cannot be folded into the weights exactly; "
+                "load its artifact with Method.load instead"
+            )
 
 
 def linear_module_suffixes(model: torch.nn.Module) -> list[str]:

@@ -24,6 +24,7 @@ from jola.models import LoadedModel, freeze
 
 BIASES_FILE = "biases.safetensors"
 BIAS_CONFIG_FILE = "bitfit_config.json"
+BITFIT_DIR = "bitfit"
 DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "gate_proj", "up_proj"]
 # config flag that creates the biases of each projection (Llama family)
 BIAS_FLAGS = {
@@ -121,7 +122,26 @@ class BitFit(Method):
         }
 
     def save(self, run_dir: Path) -> list[Path]:
-        return save_biases(self.biases, self.added, Path(run_dir) / "bitfit")
+        return save_biases(self.biases, self.added, Path(run_dir) / BITFIT_DIR)
+
+    def load(self, loaded: LoadedModel, run_dir: Path) -> None:
+        """Put the biases of ``run_dir/bitfit`` into the fresh model (:func:`load_biases`,
+        adding bias slots where the architecture has none), frozen and in eval mode."""
+        from safetensors import safe_open
+
+        folder = Path(run_dir) / BITFIT_DIR
+        freeze(loaded.model)
+        load_biases(loaded.model, folder)
+        loaded.model.eval()
+        self.added = json.loads((folder / BIAS_CONFIG_FILE).read_text())["added"]
+        with safe_open(str(folder / BIASES_FILE), framework="pt") as saved:
+            names = set(saved.keys())
+        self.biases = {n: p for n, p in loaded.model.named_parameters() if n in names}
+
+    def merge(self, loaded: LoadedModel) -> None:
+        """Nothing to fold: the trained biases already are the linear layers' own bias
+        parameters, so the model is plain (:func:`export_merged_bitfit` writes it as a
+        checkpoint)."""
 
 
 register_method("bitfit", BitFitConfig, BitFit)
@@ -139,7 +159,8 @@ def save_biases(biases: dict[str, nn.Parameter], added: list[str], folder: Path)
 
 
 def load_biases(model: nn.Module, folder: str | Path) -> nn.Module:
-    """Put saved BitFit biases into a fresh base model (adding bias slots where missing)."""
+    """Put saved BitFit biases into a fresh base model (adding bias slots where missing); the
+    implementation of :meth:`BitFit.load`."""
     from safetensors.torch import load_file
 
     tensors = load_file(str(Path(folder) / BIASES_FILE))

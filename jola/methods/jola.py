@@ -297,6 +297,18 @@ class Jola(Method):
         gates_path.write_text(json.dumps(self.gate_values()) + "\n")
         return [folder / editing.EDITS_FILE, folder / editing.CONFIG_FILE, gates_path]
 
+    def load(self, loaded: LoadedModel, run_dir: Path) -> None:
+        """Attach the edits of ``run_dir/edits`` (:func:`attach_trained_edits`) to the fresh
+        model, frozen and in eval mode; the gates and head set are the saved ones."""
+        freeze(loaded.model)
+        self.handle = attach_trained_edits(loaded.model, run_dir)
+
+    def merge(self, loaded: LoadedModel) -> None:
+        """Fold the evaluation-mode edits into the attention output projections
+        (:func:`jola.edits.merge_into_model`: ``W diag(1 + g_m m)``, bias ``+ W g_a a``; exact)
+        and take the hooks off."""
+        editing.merge_into_model(loaded.model, self.edits)
+
     def before_evaluation(self, loaded: LoadedModel, prune_closed: bool) -> None:
         """With ``eval.prune_closed`` re-attach so that heads with both gates closed are skipped."""
         if prune_closed:
@@ -354,7 +366,8 @@ def _make_controller(cfg: JolaConfig) -> gates.LagrangianController | None:
 
 
 def attach_trained_edits(model: torch.nn.Module, run_dir: str | Path, prune_closed: bool = False):
-    """Load the edits saved by a JoLA run onto a fresh base model (for inference)."""
+    """Load the edits saved by a JoLA run onto a fresh base model (for inference); the
+    implementation of :meth:`Jola.load`, which also accepts ``prune_closed``."""
     edits = editing.load_edits(Path(run_dir) / EDITS_DIR)
     model.eval()
     return editing.attach(model, edits, prune_closed=prune_closed)

@@ -89,17 +89,36 @@ class Lora(Method):
         self.model.save_pretrained(folder)
         return sorted(p for p in folder.iterdir() if p.is_file())
 
+    def load(self, loaded: LoadedModel, run_dir: Path) -> None:
+        """Wrap the fresh model with the adapter of ``run_dir/adapter``
+        (:func:`load_lora_adapter`); ``loaded.model`` becomes the peft model, in eval mode."""
+        freeze(loaded.model)
+        self.model = load_lora_adapter(loaded.model, run_dir)
+        self.model.eval()
+        loaded.model = self.model
+
+    def merge(self, loaded: LoadedModel) -> None:
+        """Fold ``B A * alpha / r`` into the targeted weights (:func:`merge_lora`, peft's
+        ``merge_and_unload``; exact up to float rounding); ``loaded.model`` becomes the plain
+        base model again."""
+        if self.model is None:
+            raise RuntimeError("LoRA adapters are not attached; call prepare() or load() first")
+        loaded.model = merge_lora(self.model)
+        self.model = None
+
 
 register_method("lora", LoraMethodConfig, Lora)
 
 
 def load_lora_adapter(model: torch.nn.Module, run_dir: str | Path):
-    """Apply the adapter saved by a LoRA run to a fresh base model (a peft PeftModel)."""
+    """Apply the adapter saved by a LoRA run to a fresh base model (a peft PeftModel); the
+    implementation of :meth:`Lora.load`."""
     from peft import PeftModel
 
     return PeftModel.from_pretrained(model, str(Path(run_dir) / ADAPTER_DIR))
 
 
 def merge_lora(peft_model) -> torch.nn.Module:
-    """Fold the adapters into the base weights (peft's merge_and_unload)."""
+    """Fold the adapters into the base weights (peft's merge_and_unload); the implementation of
+    :meth:`Lora.merge`."""
     return peft_model.merge_and_unload()
