@@ -8,10 +8,14 @@ groups runs by (model, method, task, n) over seeds and writes, per model:
   MMLU-Pro domains), generation BLEU / ROUGE-L / BERTScore (averages over the GEM tasks), with
   the published Llama-3.1-8B-Instruct rows printed below ours (never part of any average);
 - ``<model>/<suite>_n<n>.*``: every task of a suite (+ its average), for every n with runs;
-- ``<model>/datasize_<task>.*``: method x n for one task (default siqa);
+- ``<model>/ablation_n<n>.*``: the paper's ablation tasks x JoLA's ablation methods (edit
+  sites, gates, one shared gate), at every n with an ablation run, the published ablation rows
+  below ours (:mod:`jola.tables.ablation`);
+- ``<model>/datasize_<task>.*``: method x n for one task (default siqa), for siqa and
+  winogrande with the paper's data-size curves (read off its figure) as published rows;
 - ``summary.csv``: every (model, method, task, n, metric) group with mean, std and seeds;
-- ``plots/<model>/...png``: metric vs n per task, and per JoLA run its gate heatmaps and gate
-  sparsity over training;
+- ``plots/<model>/...png``: metric vs n per task (the paper's curves dashed where it has them),
+  and per JoLA run its gate heatmaps and gate sparsity over training;
 - ``<model>/localization.*`` and ``plots/<model>/localization_<task>_n<n>.png``: closed gates,
   edited heads and the Jaccard overlap of the selected head sets across seeds, per
   configuration, and closed share vs dev loss / test metric (:mod:`jola.tables.localization`).
@@ -34,7 +38,9 @@ Modules, one job each (everything public is re-exported here):
 - :mod:`jola.tables.collect`: scan outputs/ into runs, group them over seeds into cells;
 - :mod:`jola.tables.scales`: stored vs printed metric scales;
 - :mod:`jola.tables.labels`: method order and labels, file-safe names;
+- :mod:`jola.tables.published`: every published number (data only, with its source);
 - :mod:`jola.tables.build`: the main, per-suite and data-size tables (published rows included);
+- :mod:`jola.tables.ablation`: the ablation table (published rows included);
 - :mod:`jola.tables.render`: tables as Markdown, LaTeX and CSV;
 - :mod:`jola.tables.plots`: metric vs n, gate heatmaps, gate sparsity (PNG);
 - :mod:`jola.tables.localization`: closed gates, edited heads, head-set overlap across seeds;
@@ -44,10 +50,18 @@ Modules, one job each (everything public is re-exported here):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from jola.figures import PLOT_DPI, PNG_METADATA, gate_figure
+from jola.tables.ablation import (
+    ABLATION_LABELS,
+    ABLATION_METHODS,
+    ablation_columns,
+    ablation_ns,
+    ablation_table,
+    published_ablation_rows,
+)
 from jola.tables.build import (
     MAIN_COLUMNS,
     PUBLISHED_MAIN,
@@ -59,6 +73,7 @@ from jola.tables.build import (
     Table,
     datasize_table,
     main_table,
+    published_row,
     suite_table,
 )
 from jola.tables.collect import (
@@ -71,7 +86,14 @@ from jola.tables.collect import (
     suite_tasks,
     suites_without_members,
 )
-from jola.tables.labels import METHOD_LABELS, METHOD_ORDER, _safe, method_label, order_methods
+from jola.tables.labels import (
+    CANONICAL_METHODS,
+    METHOD_LABELS,
+    METHOD_ORDER,
+    _safe,
+    method_label,
+    order_methods,
+)
 from jola.tables.localization import (
     GateSummary,
     LocalizationRow,
@@ -84,11 +106,23 @@ from jola.tables.localization import (
 )
 from jola.tables.plots import (
     MIN_Y_SPAN,
+    PUBLISHED_CURVE_LABEL,
+    metric_vs_n_figure,
     model_plots,
     plot_gates,
     plot_metric_vs_n,
     plot_sparsity,
+    published_curves,
     read_train_log,
+)
+from jola.tables.published import (
+    ABLATION_TASKS,
+    DATASIZE_READ_ERROR,
+    PUBLISHED_ABLATION_SHARED_GATE,
+    PUBLISHED_ABLATION_SITES,
+    PUBLISHED_DATASIZE,
+    PUBLISHED_ZERO_SHOT_DATASIZE,
+    QWEN_MODEL,
 )
 from jola.tables.render import (
     GENERAL_NOTES,
@@ -108,6 +142,11 @@ from jola.tables.render import (
 from jola.tables.scales import METRIC_DISPLAY, STORED_SCALES, MetricDisplay, display
 
 __all__ = [
+    "ABLATION_LABELS",
+    "ABLATION_METHODS",
+    "ABLATION_TASKS",
+    "CANONICAL_METHODS",
+    "DATASIZE_READ_ERROR",
     "DEFAULT_DATASIZE_TASK",
     "DEFAULT_MAIN_N",
     "GENERAL_NOTES",
@@ -119,10 +158,16 @@ __all__ = [
     "MISSING",
     "PARTIAL_MARK",
     "PLOT_DPI",
-    "STAND_IN_MARK",
     "PNG_METADATA",
+    "PUBLISHED_ABLATION_SHARED_GATE",
+    "PUBLISHED_ABLATION_SITES",
+    "PUBLISHED_CURVE_LABEL",
+    "PUBLISHED_DATASIZE",
     "PUBLISHED_MAIN",
     "PUBLISHED_MODEL",
+    "PUBLISHED_ZERO_SHOT_DATASIZE",
+    "QWEN_MODEL",
+    "STAND_IN_MARK",
     "STORED_SCALES",
     "SUITE_METRICS",
     "SUITE_TITLES",
@@ -138,6 +183,9 @@ __all__ = [
     "Run",
     "Scan",
     "Table",
+    "ablation_columns",
+    "ablation_ns",
+    "ablation_table",
     "cell_text",
     "chance_jaccard",
     "datasize_table",
@@ -151,12 +199,16 @@ __all__ = [
     "main_table",
     "make_tables",
     "method_label",
+    "metric_vs_n_figure",
     "model_plots",
     "order_methods",
     "pairwise_jaccard",
     "plot_gates",
     "plot_metric_vs_n",
     "plot_sparsity",
+    "published_ablation_rows",
+    "published_curves",
+    "published_row",
     "read_run",
     "read_train_log",
     "scan_outputs",
@@ -192,6 +244,7 @@ class Report:
     files: list[Path]
     main_markdown: list[str]
     warnings: list[str]
+    ablation_markdown: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         tables = [f for f in self.files if f.suffix in (".md", ".tex", ".csv")]
@@ -229,6 +282,7 @@ def make_tables(
     suites = suite_tasks(scan.runs)
     files: list[Path] = []
     main_markdown: list[str] = []
+    ablation_markdown: list[str] = []
     warnings = [f"mixed test sizes in {w}" for w in results.mixed_test_sizes()]
     warnings += [f"metric scale: {w}" for w in results.scale_mismatches()]
     warnings += [
@@ -251,6 +305,10 @@ def make_tables(
             warnings.append(f"{model}: no run at n={main_n}, so no main table (see --n)")
         for suite, n in sorted({(r.suite, r.n) for r in model_runs}):
             files += write_table(suite_table(results, model, suite, n, suites), folder)
+        for n in ablation_ns(model_runs, model):
+            table = ablation_table(results, model, n)
+            files += write_table(table, folder)
+            ablation_markdown.append(to_markdown(table))
         table = datasize_table(results, model, datasize_task)
         if table is not None:
             files += write_table(table, folder)
@@ -269,6 +327,7 @@ def make_tables(
         files=files,
         main_markdown=main_markdown,
         warnings=warnings,
+        ablation_markdown=ablation_markdown,
     )
 
 
@@ -285,7 +344,9 @@ def index_markdown(files: Sequence[Path], folder: Path, scan: Scan, main_n: int)
         "- ACC in %; BLEU, ROUGE-L and BERTScore on the 0-100 scale (stored: "
         f"{', '.join(f'{k} {v}' for k, v in STORED_SCALES.items())}).",
         f"- {PARTIAL_MARK} (k/N): a partial suite average over the k of N tasks that have runs.",
-        f"- 'published' rows: the JoLA paper's {PUBLISHED_MODEL} numbers; never averaged with ours.",
+        f"- 'published' rows: the JoLA paper's numbers ({PUBLISHED_MODEL} unless the row names "
+        "another model; data-size rows read off its figure, about "
+        f"±{DATASIZE_READ_ERROR}); never averaged with ours, never counted as runs.",
         "- Runs on a data profile other than `paper` are grouped apart (`<model>, offline data`): "
         f"their numbers come from stand-ins; {STAND_IN_MARK} marks a stand-in cell, which a "
         "paper-data average never includes.",

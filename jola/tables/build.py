@@ -6,7 +6,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from jola.tables.collect import Cell, Results
-from jola.tables.labels import METHOD_ORDER, _safe, method_label, order_methods
+from jola.tables.labels import CANONICAL_METHODS, _safe, method_label, order_methods
+from jola.tables.published import (
+    DATASIZE_READ_ERROR,
+    MAIN_ORDER,
+    PUBLISHED_DATASIZE,
+    PUBLISHED_MAIN,
+    PUBLISHED_MODEL,
+    PUBLISHED_ZERO_SHOT_DATASIZE,
+)
 from jola.tables.scales import display
 
 SUITE_METRICS: dict[str, tuple[str, ...]] = {
@@ -20,14 +28,6 @@ SUITE_TITLES = {
     "gem": "GEM (generation)",
 }
 
-# Published averages (JoLA paper, Llama-3.1-8B-Instruct): reasoning ACC, understanding ACC,
-# generation BLEU / ROUGE-L / BERTScore, on the printed (0-100) scale.
-PUBLISHED_MODEL = "Llama-3.1-8B-Instruct"
-PUBLISHED_MAIN: dict[str, tuple[float, float, float, float, float]] = {
-    "zero_shot": (53.70, 40.00, 12.56, 36.70, 77.23),
-    "lora": (66.58, 42.07, 13.27, 36.97, 77.74),
-    "bitfit": (63.05, 35.02, 9.25, 28.81, 74.83),
-}
 # Main-table columns: (key, header, suite, metric).
 MAIN_COLUMNS = (
     ("reasoning_acc", "Reasoning ACC", "commonsense", "acc"),
@@ -78,13 +78,34 @@ def profile_notes(results: Results, model: str) -> list[str]:
     ]
 
 
+def published_row(
+    method: str,
+    values: dict[str, float | None],
+    model: str = PUBLISHED_MODEL,
+    key: str = "",
+    how: str = "",
+    name: str = "",
+) -> Row:
+    """A row of the paper's numbers (``values``: column key -> printed value, None for a
+    column the paper has no number for), labelled
+    ``<name, or the method's label> (published, <model>[, <how>])``; it never holds a run of
+    ours, so it has no seeds and :class:`Results` never sees it."""
+    details = ", ".join(part for part in ("published", model, how) if part)
+    return Row(
+        key=key or f"{method}_published",
+        label=f"{name or method_label(method)} ({details})",
+        cells={column: Cell(mean=value) for column, value in values.items()},  # None: missing
+        published=True,
+    )
+
+
 def _rows_for(methods: Sequence[str], make_cells) -> list[Row]:
     return [Row(key=m, label=method_label(m), cells=make_cells(m)) for m in methods]
 
 
 def main_table(results: Results, model: str, n: int, suites: dict) -> Table:
     """The paper's main table for one model at one n, with the published rows below ours."""
-    methods = order_methods(set(METHOD_ORDER) | set(results.methods(model, n=n)))
+    methods = order_methods(set(CANONICAL_METHODS) | set(results.methods(model, n=n)))
 
     def cells(method: str) -> dict[str, Cell]:
         return {
@@ -93,15 +114,10 @@ def main_table(results: Results, model: str, n: int, suites: dict) -> Table:
         }
 
     rows = _rows_for(methods, cells)
-    for method, values in PUBLISHED_MAIN.items():
-        rows.append(
-            Row(
-                key=f"{method}_published",
-                label=f"{method_label(method)} (published, {PUBLISHED_MODEL})",
-                cells={col[0]: Cell(mean=v) for col, v in zip(MAIN_COLUMNS, values)},
-                published=True,
-            )
-        )
+    rows += [
+        published_row(method, dict(zip(MAIN_ORDER, values)))
+        for method, values in PUBLISHED_MAIN.items()
+    ]
     counts = ", ".join(
         f"{SUITE_TITLES[s].split(' ')[0]} {len(suites.get(s, ()))} tasks"
         for s in ("commonsense", "mmlu_pro", "gem")
@@ -154,7 +170,7 @@ def suite_table(results: Results, model: str, suite: str, n: int, suites: dict) 
         columns.append(
             Column(f"avg:{metric}", "Avg" + ("" if single else f" {display(metric).label}"))
         )
-    methods = order_methods(set(METHOD_ORDER) | set(results.methods(model, n=n, suite=suite)))
+    methods = order_methods(set(CANONICAL_METHODS) | set(results.methods(model, n=n, suite=suite)))
 
     def cells(method: str) -> dict[str, Cell]:
         out = {}
@@ -179,24 +195,46 @@ def suite_table(results: Results, model: str, suite: str, n: int, suites: dict) 
 
 
 def datasize_table(results: Results, model: str, task: str) -> Table | None:
-    """Method x n for one task (its first metric, acc when it has one); None without runs."""
+    """Method x n for one task (its first metric, acc when it has one); None without runs.
+    For a task of the paper's data-size figure (acc), its read-off curves are published rows
+    and their n are columns too."""
     runs = [r for r in results.runs if r.model == model and r.task == task]
     if not runs:
         return None
     metric_names = {m for r in runs for m in r.metrics}
     metric = "acc" if "acc" in metric_names else min(metric_names, default="acc")
-    ns = sorted({r.n for r in runs})
-    methods = order_methods(set(METHOD_ORDER) | {r.method for r in runs})
+    published = PUBLISHED_DATASIZE.get(task, {}) if metric == "acc" else {}
+    published_ns = {n for curve in published.values() for n in curve}
+    ns = sorted({r.n for r in runs} | published_ns)
+    methods = order_methods(set(CANONICAL_METHODS) | {r.method for r in runs})
 
     def cells(method: str) -> dict[str, Cell]:
         return {f"n{n}": results.cell(model, method, task, n, metric) for n in ns}
 
+    rows = _rows_for(methods, cells)
+    how = f"read from the figure, ±{DATASIZE_READ_ERROR}"
+    curves = dict(published)
+    if published and task in PUBLISHED_ZERO_SHOT_DATASIZE:
+        # zero-shot does not depend on n: the figure's one value, in every published column
+        curves = {"zero_shot": dict.fromkeys(published_ns, PUBLISHED_ZERO_SHOT_DATASIZE[task])}
+        curves.update(published)
+    for method in order_methods(curves):
+        values = {f"n{n}": curves[method].get(n) for n in ns}
+        rows.append(published_row(method, values, how=how))
+    notes = [f"{_scale_note([metric])}.", *profile_notes(results, model)]
+    if curves:
+        notes.append(
+            f"Rows marked 'published' are read by eye from the JoLA paper's data-size figure "
+            f"({PUBLISHED_MODEL}), good to about ±{DATASIZE_READ_ERROR} points; the zero-shot "
+            "value does not depend on n and is repeated. They are not runs of this project "
+            "and enter no average."
+        )
     label = display(metric).label
     return Table(
         stem=f"{_safe(model)}/datasize_{_safe(task)}",
         title=f"Data size: {task} {label} by training examples n, {model}",
         row_header="method",
         columns=[Column(f"n{n}", f"n={n}") for n in ns],
-        rows=_rows_for(methods, cells),
-        notes=[f"{_scale_note([metric])}.", *profile_notes(results, model)],
+        rows=rows,
+        notes=notes,
     )

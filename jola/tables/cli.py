@@ -4,7 +4,8 @@
                                   [--datasize-task siqa] [--no-plots]
 
 The work is done by :func:`jola.tables.make_tables`; this script prints a summary and the main
-table(s) in Markdown, and exits non-zero when there is no finished run yet.
+table(s) and any ablation table in Markdown (the paper's published rows below ours), and exits
+non-zero when there is no finished run yet.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(report.summary())
     print(f"tables and plots under {args.tables}")
-    for markdown in report.main_markdown:
+    for markdown in report.main_markdown + report.ablation_markdown:
         print()
         print(markdown, end="")
     return 0

@@ -5,12 +5,43 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-METHOD_ORDER = ("zero_shot", "jola", "lora", "bitfit")
-METHOD_LABELS = {"zero_shot": "zero-shot", "jola": "JoLA", "lora": "LoRA", "bitfit": "BitFit"}
+# Rows every main, suite and data-size table shows, runs or not (a dash when missing).
+CANONICAL_METHODS = ("zero_shot", "jola", "lora", "bitfit")
+# Row order: the canonical rows, the other Table 1 baselines, JoLA's ablations, then the rest
+# sorted. Only the order: a method outside CANONICAL_METHODS gets a row when it has runs.
+METHOD_ORDER = (
+    *CANONICAL_METHODS,
+    "red",
+    "repe",
+    "reft",
+    "lofit",
+    "jola_no_gates",
+    "jola_mlp",
+    "jola_mlp_no_gates",
+    "jola_both",
+    "jola_both_no_gates",
+    "jola_shared_gate",
+)
+METHOD_LABELS = {
+    "zero_shot": "zero-shot",
+    "jola": "JoLA",
+    "lora": "LoRA",
+    "bitfit": "BitFit",
+    "red": "RED",
+    "repe": "RePE",
+    "reft": "ReFT",
+    "lofit": "LoFiT",
+    "jola_no_gates": "JoLA, no gates",
+    "jola_mlp": "JoLA on MLP",
+    "jola_mlp_no_gates": "JoLA on MLP, no gates",
+    "jola_both": "JoLA on heads+MLP",
+    "jola_both_no_gates": "JoLA on heads+MLP, no gates",
+    "jola_shared_gate": "JoLA, one shared gate",
+}
 
 
 def order_methods(methods: Iterable[str]) -> list[str]:
-    """zero_shot, jola, lora, bitfit (those present), then the rest sorted."""
+    """The methods of :data:`METHOD_ORDER` present, in that order, then the rest sorted."""
     methods = set(methods)
     return [m for m in METHOD_ORDER if m in methods] + sorted(methods - set(METHOD_ORDER))
 

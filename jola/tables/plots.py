@@ -1,4 +1,9 @@
-"""Plots (PNG): metric vs n per task, gate heatmaps and gate sparsity over training."""
+"""Plots (PNG): metric vs n per task, gate heatmaps and gate sparsity over training.
+
+The metric-vs-n plot of a task in the paper's data-size figure also draws that figure's curves
+(:data:`jola.tables.published.PUBLISHED_DATASIZE`, read off it by eye), dashed and labelled as
+such, beside ours.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from jola.figures import gate_figure, new_figure, save_png
 from jola.results import GATES_FILE, TRAIN_LOG_FILE
 from jola.tables.collect import Results, Run
 from jola.tables.labels import METHOD_ORDER, _safe, method_label, order_methods
+from jola.tables.published import PUBLISHED_DATASIZE, PUBLISHED_ZERO_SHOT_DATASIZE
 from jola.tables.scales import display
 
 MIN_Y_SPAN = 5.0  # points on the printed 0-100 scale
@@ -17,14 +23,36 @@ MIN_Y_SPAN = 5.0  # points on the printed 0-100 scale
 
 def _colors(methods: Sequence[str]) -> dict[str, str]:
     palette = [f"C{i}" for i in range(10)]
-    known = {m: palette[i] for i, m in enumerate(METHOD_ORDER)}
+    known = {m: palette[i % 10] for i, m in enumerate(METHOD_ORDER)}
     others = [m for m in methods if m not in known]
     known.update({m: palette[(len(METHOD_ORDER) + i) % 10] for i, m in enumerate(others)})
     return known
 
 
+PUBLISHED_CURVE_LABEL = "published (read from the paper's figure)"
+
+
+def published_curves(task: str, metric: str) -> list[tuple[str, list[int], list[float]]]:
+    """(method, ns, values) of the paper's data-size figure for ``task`` (acc only), in method
+    order; zero-shot, which does not depend on n, as a flat line over the figure's n."""
+    curves = PUBLISHED_DATASIZE.get(task, {}) if metric == "acc" else {}
+    ns = sorted({n for curve in curves.values() for n in curve})
+    out = [(m, sorted(curves[m]), [curves[m][n] for n in sorted(curves[m])]) for m in curves]
+    if ns and task in PUBLISHED_ZERO_SHOT_DATASIZE:
+        out.append(("zero_shot", ns, [PUBLISHED_ZERO_SHOT_DATASIZE[task]] * len(ns)))
+    order = order_methods(m for m, _, _ in out)
+    return sorted(out, key=lambda curve: order.index(curve[0]))
+
+
 def plot_metric_vs_n(results: Results, model: str, task: str, path: Path) -> Path | None:
-    """Metric (acc when present) vs n per method, error bars = std over seeds."""
+    """Metric (acc when present) vs n per method, error bars = std over seeds, and the
+    paper's curves for the task (:func:`published_curves`) dashed; None without runs."""
+    fig = metric_vs_n_figure(results, model, task)
+    return None if fig is None else save_png(fig, path)
+
+
+def metric_vs_n_figure(results: Results, model: str, task: str):
+    """The figure :func:`plot_metric_vs_n` saves (a matplotlib Figure), None without runs."""
     runs = [r for r in results.runs if r.model == model and r.task == task]
     if not runs:
         return None
@@ -33,10 +61,11 @@ def plot_metric_vs_n(results: Results, model: str, task: str, path: Path) -> Pat
         return None
     metric = "acc" if "acc" in metric_names else min(metric_names)
     methods = order_methods({r.method for r in runs})
-    colors = _colors(methods)
+    curves = published_curves(task, metric)
+    colors = _colors(order_methods(set(methods) | {m for m, _, _ in curves}))
     fig = new_figure(6.4, 4.2)
     ax = fig.add_subplot()
-    all_ns = sorted({r.n for r in runs})
+    all_ns = sorted({r.n for r in runs} | {n for _, ns, _ in curves for n in ns})
     for method in methods:
         ns = sorted({r.n for r in runs if r.method == method})
         cells = [results.cell(model, method, task, n, metric) for n in ns]
@@ -51,6 +80,16 @@ def plot_metric_vs_n(results: Results, model: str, task: str, path: Path) -> Pat
             capsize=4,
             color=colors[method],
             label=f"{method_label(method)} (seeds: {'/'.join(str(c.seed_counts[0]) for _, c in points)})",
+        )
+    for method, ns, values in curves:
+        ax.plot(
+            ns,
+            values,
+            linestyle="--",
+            marker="x" if method != "zero_shot" else None,
+            color=colors[method],
+            alpha=0.8,
+            label=f"{method_label(method)}: {PUBLISHED_CURVE_LABEL}",
         )
     ax.set_xscale("log")
     ax.set_xticks(all_ns)
@@ -69,7 +108,7 @@ def plot_metric_vs_n(results: Results, model: str, task: str, path: Path) -> Pat
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
-    return save_png(fig, path)
+    return fig
 
 
 def plot_gates(gates: dict, title: str, path: Path) -> Path | None:
