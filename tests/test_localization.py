@@ -408,6 +408,7 @@ def write_gate_run(root, method, seed, open_add, open_mult, learned=True, dev_lo
         "method": method,
         "task": "siqa",
         "suite": "commonsense",
+        "suite_tasks": ["siqa"],
         "model": {"name": "tiny"},
         "n": 200,
         "seed": seed,
