@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
@@ -214,12 +214,21 @@ def short_training(
     seed: int,
     answer_only_logits: bool,
     device: torch.device,
+    regularizer: Callable[[], torch.Tensor] | None = None,
+    linear_decay: bool = False,
 ) -> list[float]:
     """``steps`` plain AdamW steps (constant ``lr``, gradient clipping at 1.0 as the Trainer)
-    of the task loss on ``data``, in an order drawn from ``seed``; returns the losses. Used for
-    a method's warm-up before the real training; the model is left in eval mode."""
+    of the task loss on ``data``, in an order drawn from ``seed``; returns the task losses. Used
+    for a method's warm-up before the real training; the model is left in eval mode.
+
+    ``regularizer()`` (optional) is added to every step's loss (e.g. LoFiT's L1 term);
+    ``linear_decay`` lowers the lr linearly from ``lr`` to 0 over the steps (HF's ``linear``
+    schedule without warm-up)."""
     parameters = list(parameters)
     optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=0.0)
+    decay = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: max(0.0, 1.0 - step / max(steps, 1)) if linear_decay else 1.0
+    )
     generator = torch.Generator().manual_seed(seed)
     order: list[int] = []
     losses = []
@@ -232,10 +241,12 @@ def short_training(
         batch = {k: v.to(device) for k, v in batch.items()}
         loss = causal_lm_loss(model, batch, answer_only_logits)
         check_finite("warm-up loss", loss, len(losses))
+        total = loss if regularizer is None else loss + regularizer()
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        total.backward()
         torch.nn.utils.clip_grad_norm_(parameters, 1.0)
         optimizer.step()
+        decay.step()
         losses.append(loss.item())
     optimizer.zero_grad(set_to_none=True)
     model.eval()
@@ -284,7 +295,17 @@ def fit(
     answer_only = train_cfg.answer_only_logits and supports_answer_only_logits(model)
     collator = PadCollator(tokenizer.pad_token_id)
 
-    def short_train(parameters, steps: int, lr: float) -> list[float]:
+    def short_train(
+        parameters,
+        steps: int | None,
+        lr: float,
+        *,
+        epochs: float | None = None,
+        regularizer=None,
+        linear_decay: bool = False,
+    ) -> list[float]:
+        if epochs is not None:  # the Trainer's count: ceil(n / batch) steps per epoch
+            steps = math.ceil(epochs * steps_per_epoch)
         return short_training(
             model,
             parameters,
@@ -296,6 +317,8 @@ def fit(
             seed=seed,
             answer_only_logits=answer_only,
             device=loaded.device,
+            regularizer=regularizer,
+            linear_decay=linear_decay,
         )
 
     method.before_training(short_train)

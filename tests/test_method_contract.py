@@ -88,9 +88,11 @@ def trained(name: str, run_dir):
     method.prepare(loaded)
     generator = torch.Generator().manual_seed(1234)
 
-    def short_train(parameters, steps: int, lr: float) -> list[float]:
+    def short_train(parameters, steps, lr, **options) -> list[float]:
+        """The warm-up hook's stand-in: moves the parameters it is given (see
+        Method.before_training for its keyword options)."""
         perturb(parameters, generator)
-        return [0.0] * steps
+        return [0.0]
 
     method.before_training(short_train)
     trainable = method.trainable_parameters(loaded.model)

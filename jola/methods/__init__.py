@@ -7,6 +7,7 @@ from jola.methods import (  # noqa: F401  (registers)
     jola,
     jola_random_k,
     jola_topk_warmup,
+    lofit,
     lora,
     zero_shot,
 )

@@ -14,7 +14,7 @@ tests/test_method_contract.py):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -23,7 +23,9 @@ from jola.config import MethodConfig, TrainConfig
 from jola.errors import MergeNotSupported
 from jola.models import LoadedModel
 
-ShortTrain = Callable[[Sequence[torch.nn.Parameter], int, float], list[float]]
+ShortTrain = Callable[..., list[float]]
+"""``short_train(parameters, steps, lr, *, epochs=None, regularizer=None, linear_decay=False)``
+(see :meth:`Method.before_training`)."""
 
 
 class Method:
@@ -67,8 +69,12 @@ class Method:
 
     def before_training(self, short_train: ShortTrain) -> None:
         """Called once before training. ``short_train(parameters, steps, lr)`` runs ``steps``
-        plain AdamW steps of the task loss on the training data (no evaluation, no
-        regulariser) and returns the losses; a method may use it for a warm-up."""
+        plain AdamW steps of the task loss on the training data (no evaluation, no regulariser
+        of the main training) and returns the task losses; a method may use it for a warm-up
+        or a first training stage. Keyword options: ``epochs`` (instead of ``steps``: that many
+        passes, ``ceil(n / batch_size)`` steps each, as the Trainer counts), ``regularizer`` (a
+        callable whose tensor is added to every step's loss) and ``linear_decay`` (lr from
+        ``lr`` linearly to 0)."""
 
     def accepts_checkpoint(self) -> bool | None:
         """Whether the parameters at the current evaluation may be kept as the best ones
