@@ -11,4 +11,6 @@
 - :mod:`jola.bench.report`: machine description and Markdown tables.
 - :mod:`jola.bench.cli`: the command line (``python -m jola.bench``).
 - :mod:`jola.bench.gpu_check`: every check that needs CUDA in one command (``make gpu-check``).
+- :mod:`jola.bench.share`: every method's trainable share on the Llama-3.1-8B shape (meta
+  device), beside the paper's figures (``python -m jola.bench.share``).
 """
