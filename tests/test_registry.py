@@ -83,7 +83,17 @@ def test_every_name_map_is_a_registry():
 def test_each_method_is_registered_once_with_its_config_and_hydra_schema():
     register_configs()
     store = ConfigStore.instance().repo["method"]
-    expected = {"bitfit", "jola", "jola_random_k", "jola_topk_warmup", "lofit", "lora", "zero_shot"}
+    expected = {
+        "bitfit",
+        "jola",
+        "jola_random_k",
+        "jola_sites",
+        "jola_topk_warmup",
+        "lofit",
+        "lora",
+        "red",
+        "zero_shot",
+    }
     assert set(METHODS) == expected
     for name, entry in METHODS.items():
         assert entry.name == name == entry.method_class.name

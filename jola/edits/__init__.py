@@ -23,13 +23,21 @@ Where each concept lives:
 - :mod:`jola.edits.merge` -- *edits in the weights*: :func:`merge_into_model` folds them into the
   projections, :func:`export_merged` saves a plain checkpoint.
 
-Growing it (issue 15): a new edit *site* (the MLP output of each layer, the residual stream after
-each decoder block at chosen token positions) is a locator beside
-:func:`find_output_projections` in ``sites`` and its hook beside the head hook in ``hooks``; a
-new edit *kind* (additive / multiplicative vectors per unit, low-rank ReFT) is a parameter module
-beside :class:`HeadEdits` in ``parameters`` (or a module of its own next to it); ``merge``
-folds a kind into the weights where that is exact and raises where it is not; ``persistence``
-records the site and kind with the tensors.
+Edits at several *sites* (issue 15):
+
+- :mod:`jola.edits.site_registry` -- *sites by name* (:data:`SITES`, :func:`register_site`):
+  ``heads`` (the per-head site above) and ``mlp`` (the output of each layer's MLP down
+  projection, one unit per layer); each site locates its modules (:class:`SiteLayout`), says
+  whether the edit applies to their input or output, and how it folds into the weights.
+- :mod:`jola.edits.site_edits` -- :class:`SiteEdits`: one :class:`HeadEdits` per site (its
+  "heads" are the site's units), so the kinds (multiplicative / additive vectors, gated per
+  unit and kind, or ONE shared gate per unit: ``EditConfig.shared_gate``) are JoLA's at every
+  site; JoLA is the configuration ``{"heads": EditConfig()}``.
+- :mod:`jola.edits.site_hooks` -- :func:`attach_sites` / :class:`SiteHandle` (hooks on every
+  site, gates drawn once per forward).
+- :mod:`jola.edits.site_io` -- :func:`save_site_edits`, :func:`load_site_edits`,
+  :func:`merge_site_edits` (exact folds, :mod:`jola.edits.folding`: input columns for heads,
+  output rows for the MLP; ``MergeNotSupported`` for a site without one).
 
 The package imports only torch, :mod:`jola.gates` and :mod:`jola.bias_export` at import time;
 transformers and safetensors are imported inside the functions that need them.
@@ -45,6 +53,10 @@ from jola.edits.persistence import (
     load_edits,
     save_edits,
 )
+from jola.edits.site_edits import SiteEdits, build_site_edits
+from jola.edits.site_hooks import SITE_EDITS_ATTR, SiteHandle, attach_sites, attached_site_handle
+from jola.edits.site_io import load_site_edits, merge_site_edits, save_site_edits
+from jola.edits.site_registry import SITES, Site, SiteLayout, get_site, register_site
 from jola.edits.sites import ARCHITECTURES, OutputProjections, find_output_projections
 
 __all__ = [
@@ -56,14 +68,28 @@ __all__ = [
     "EditHandle",
     "HeadEdits",
     "OutputProjections",
+    "SITES",
+    "SITE_EDITS_ATTR",
+    "Site",
+    "SiteEdits",
+    "SiteHandle",
+    "SiteLayout",
     "attach",
+    "attach_sites",
     "attached_handle",
+    "attached_site_handle",
+    "build_site_edits",
     "count_edit_parameters",
     "export_merged",
     "find_output_projections",
+    "get_site",
     "load_edit_metadata",
     "load_edits",
+    "load_site_edits",
     "merge_into_model",
+    "merge_site_edits",
     "normalize_heads",
+    "register_site",
     "save_edits",
+    "save_site_edits",
 ]

@@ -97,7 +97,8 @@ class EditHandle:
             self._draw_gates()
 
     def _draw_gates(self) -> None:
-        self._gates = (self.edits.gate_mult(), self.edits.gate_add())
+        # one sample per gate; a shared gate (EditConfig.shared_gate) serves both kinds
+        self._gates = self.edits.gate_pair()
 
     def current_gates(self) -> tuple[Tensor, Tensor]:
         """``(gate_mult, gate_add)`` of the current forward (drawn now if no forward started)."""

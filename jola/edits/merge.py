@@ -16,15 +16,17 @@ import torch
 from torch import Tensor, nn
 
 from jola import bias_export
+from jola.edits.folding import fold_input
 from jola.edits.hooks import EDITS_ATTR, attached_handle, check_shape
 from jola.edits.parameters import HeadEdits
-from jola.edits.sites import OutputProjections, find_output_projections, is_conv1d
+from jola.edits.sites import OutputProjections, find_output_projections
 
 
-def _folded_terms(
+def folded_terms(
     edits: HeadEdits, layer: int, gate_mult: Tensor, gate_add: Tensor
 ) -> tuple[Tensor | None, Tensor | None]:
-    """Per-column scale ``s`` and offset ``c`` (each ``[H*D]``, float32) of one layer."""
+    """Scale ``s = 1 + g_m m`` and offset ``c = g_a a`` of one layer (each ``[H*D]``, float32,
+    None for an absent kind): the edit ``z' = s * z + c`` of the heads (or units) flattened."""
     mult, add = edits.layer_terms(layer, gate_mult, gate_add)
     scale = None if mult is None else (1.0 + mult.float()).flatten()
     offset = None if add is None else add.float().flatten()
@@ -62,22 +64,8 @@ def merge_into_model(model: nn.Module, edits: HeadEdits) -> nn.Module:
         gate_mult = edits.gate_mult(training=False)
         gate_add = edits.gate_add(training=False)
         for layer, module in enumerate(proj.modules):
-            scale, offset = _folded_terms(edits, layer, gate_mult, gate_add)
-            weight = module.weight
-            transposed = is_conv1d(module)
-            w = (weight.t() if transposed else weight).float()  # [out, in]
-            w_scale = scale.to(w.device) if scale is not None else None
-            if offset is not None and bool(offset.any()):
-                delta = w @ offset.to(w.device)
-                if module.bias is None:
-                    module.bias = nn.Parameter(
-                        torch.zeros(w.shape[0], dtype=weight.dtype, device=weight.device),
-                        requires_grad=weight.requires_grad,
-                    )
-                module.bias.copy_((module.bias.float() + delta).to(module.bias.dtype))
-            if w_scale is not None:
-                w = w * w_scale.unsqueeze(0)
-                weight.copy_((w.t() if transposed else w).to(weight.dtype))
+            scale, offset = folded_terms(edits, layer, gate_mult, gate_add)
+            fold_input(module, scale, offset)
     return model
 
 

@@ -36,6 +36,10 @@ class EditConfig:
     standard deviation of the normal initialisation of ``scale`` and ``offset`` (the release uses
     1e-3). ``heads``, a list of ``[layer, head]`` pairs, restricts the edits to those heads (a
     fixed head set: every other head's gates are 0); None edits every head.
+
+    ``shared_gate=True`` (needs ``gated``) gives each head (unit) ONE Hard-Concrete gate for both
+    kinds instead of one per kind: ``z' = g * ((1 + m) * z - z) + z + g * a``, the same sample
+    ``g`` multiplying both edits (the paper's ablation 2; :meth:`HeadEdits.gate_pair`).
     """
 
     additive: bool = True
@@ -43,12 +47,15 @@ class EditConfig:
     gated: bool = True
     init_std: float = 1e-3
     heads: list[list[int]] | None = None
+    shared_gate: bool = False
 
     def __post_init__(self) -> None:
         if not (self.additive or self.multiplicative):
             raise ValueError("EditConfig needs additive=True or multiplicative=True (or both)")
         if self.init_std < 0:
             raise ValueError(f"init_std must be >= 0, got {self.init_std}")
+        if self.shared_gate and not self.gated:
+            raise ValueError("shared_gate=True needs gated=True (there is no gate to share)")
         if self.heads is not None:
             self.heads = normalize_heads(self.heads)
 
@@ -69,7 +76,8 @@ class HeadEdits(nn.Module):
 
     Parameters (absent, i.e. ``None``, when the edit kind or the gates are disabled):
     ``scale`` (m) and ``offset`` (a) of shape ``[L, H, D]``; ``log_alpha_mult`` and
-    ``log_alpha_add`` of shape ``[L, H]``. Gates are sampled in training mode and deterministic in
+    ``log_alpha_add`` of shape ``[L, H]``, or with ``shared_gate`` one ``log_alpha_shared``
+    ``[L, H]`` instead of both. Gates are sampled in training mode and deterministic in
     evaluation mode; when attached, the module follows the model's ``train()`` / ``eval()``.
     """
 
@@ -101,12 +109,15 @@ class HeadEdits(nn.Module):
             "scale", self._vector(shape, self.edit_config.multiplicative, generator)
         )
         self.register_parameter("offset", self._vector(shape, self.edit_config.additive, generator))
+        own = not self.shared_gate  # a shared gate replaces both kinds' own gates
         self.register_parameter(
-            "log_alpha_mult", self._log_alpha(self.edit_config.multiplicative, generator)
+            "log_alpha_mult", self._log_alpha(self.edit_config.multiplicative and own, generator)
         )
         self.register_parameter(
-            "log_alpha_add", self._log_alpha(self.edit_config.additive, generator)
+            "log_alpha_add", self._log_alpha(self.edit_config.additive and own, generator)
         )
+        # registered last, so that the RNG draws of unshared edits are the same as before
+        self.register_parameter("log_alpha_shared", self._log_alpha(self.shared_gate, generator))
         self.register_buffer("head_mask", None, persistent=False)
         self.set_heads(self.edit_config.heads)
         if device is not None:
@@ -177,6 +188,11 @@ class HeadEdits(nn.Module):
         """Whether gates are learned (False: every gate of an enabled kind is 1)."""
         return self.edit_config.gated
 
+    @property
+    def shared_gate(self) -> bool:
+        """Whether one gate per head serves both kinds (``log_alpha_shared``)."""
+        return self.edit_config.gated and self.edit_config.shared_gate
+
     def _gate(self, enabled: bool, log_alpha: Tensor | None, training: bool | None) -> Tensor:
         training = self.training if training is None else training
         device = self.device
@@ -197,11 +213,37 @@ class HeadEdits(nn.Module):
         ``training`` defaults to ``self.training``. Ones when ungated, zeros when the
         multiplicative edit is disabled; zero outside a fixed head set (``heads``).
         """
-        return self._gate(self.multiplicative, self.log_alpha_mult, training)
+        return self._gate(self.multiplicative, self._kind_log_alpha(self.log_alpha_mult), training)
 
     def gate_add(self, training: bool | None = None) -> Tensor:
         """Additive gates ``[L, H]``; same conventions as :meth:`gate_mult`."""
-        return self._gate(self.additive, self.log_alpha_add, training)
+        return self._gate(self.additive, self._kind_log_alpha(self.log_alpha_add), training)
+
+    def _kind_log_alpha(self, own: Tensor | None) -> Tensor | None:
+        return self.log_alpha_shared if self.log_alpha_shared is not None else own
+
+    def gate_pair(self, training: bool | None = None) -> tuple[Tensor, Tensor]:
+        """``(gate_mult, gate_add)`` of one forward. With a shared gate, ONE sample per head
+        serves both kinds (calling :meth:`gate_mult` and :meth:`gate_add` in training would
+        draw two); otherwise exactly ``(gate_mult(), gate_add())``, in that order."""
+        if self.log_alpha_shared is None:
+            return self.gate_mult(training), self.gate_add(training)
+        gate = self._gate(True, self.log_alpha_shared, training)
+        zeros = torch.zeros_like(gate)
+        return (
+            gate if self.multiplicative else zeros,
+            gate if self.additive else zeros,
+        )
+
+    def log_alphas(self) -> dict[str, Tensor]:
+        """The gate parameters by kind: ``{"mult": ..., "add": ...}`` (those that exist), or
+        ``{"shared": ...}`` with a shared gate; empty when ungated."""
+        pairs = (
+            ("mult", self.log_alpha_mult),
+            ("add", self.log_alpha_add),
+            ("shared", self.log_alpha_shared),
+        )
+        return {kind: la for kind, la in pairs if la is not None}
 
     def layer_terms(
         self, layer: int, gate_mult: Tensor, gate_add: Tensor, heads: Tensor | None = None
@@ -249,6 +291,8 @@ class HeadEdits(nn.Module):
         config = asdict(self.edit_config)
         if config["heads"] is None:
             del config["heads"]
+        if not config["shared_gate"]:
+            del config["shared_gate"]
         return {
             "edit_config": config,
             "num_layers": self.num_layers,
@@ -262,14 +306,16 @@ class HeadEdits(nn.Module):
         return (
             f"layers={self.num_layers}, heads={self.num_heads}, head_dim={self.head_dim}, "
             f"additive={c.additive}, multiplicative={c.multiplicative}, gated={c.gated}"
+            + (", shared_gate=True" if self.shared_gate else "")
         )
 
 
 def count_edit_parameters(config: Any, edit_config: EditConfig | None = None) -> int:
     """Trainable edit parameters for a model config, without building the model.
 
-    ``2 * L * H * head_dim + 2 * L * H`` with every edit and gate enabled. ``head_dim`` is the
-    config's ``head_dim`` when set, else ``hidden_size // num_attention_heads``.
+    ``2 * L * H * head_dim + 2 * L * H`` with every edit and gate enabled (``L * H`` gates with
+    ``shared_gate``). ``head_dim`` is the config's ``head_dim`` when set, else
+    ``hidden_size // num_attention_heads``.
     """
     edit_config = edit_config if edit_config is not None else EditConfig()
     text = text_config(config)
@@ -279,5 +325,7 @@ def count_edit_parameters(config: Any, edit_config: EditConfig | None = None) ->
     if head_dim is None:
         head_dim = config_value(text, "hidden_size", "n_embd") // heads
     kinds = int(edit_config.additive) + int(edit_config.multiplicative)
+    if edit_config.gated and edit_config.shared_gate:
+        return kinds * layers * heads * head_dim + layers * heads
     per_kind = layers * heads * head_dim + (layers * heads if edit_config.gated else 0)
     return kinds * per_kind

@@ -45,15 +45,12 @@ def load_edit_metadata(directory: str | Path) -> dict[str, Any]:
     return json.loads((Path(directory) / CONFIG_FILE).read_text())
 
 
-def load_edits(directory: str | Path, device: torch.device | str | None = None) -> HeadEdits:
-    """Rebuild the :class:`HeadEdits` written by :func:`save_edits` (in training mode, like any
-    new module; :func:`attach` sets it to the model's mode)."""
-    from safetensors.torch import load_file
-
-    meta = load_edit_metadata(directory)
+def edits_from_metadata(meta: dict[str, Any]) -> HeadEdits:
+    """An (untrained) :class:`HeadEdits` of the shape and config that :meth:`HeadEdits.metadata`
+    describes; unknown config keys are ignored."""
     known = {f.name for f in fields(EditConfig)}
     config = EditConfig(**{k: v for k, v in meta["edit_config"].items() if k in known})
-    edits = HeadEdits(
+    return HeadEdits(
         meta["num_layers"],
         meta["num_heads"],
         meta["head_dim"],
@@ -61,6 +58,14 @@ def load_edits(directory: str | Path, device: torch.device | str | None = None) 
         model_type=meta.get("model_type"),
         generator=torch.Generator().manual_seed(0),  # throwaway init; keeps the global RNG intact
     )
+
+
+def load_edits(directory: str | Path, device: torch.device | str | None = None) -> HeadEdits:
+    """Rebuild the :class:`HeadEdits` written by :func:`save_edits` (in training mode, like any
+    new module; :func:`attach` sets it to the model's mode)."""
+    from safetensors.torch import load_file
+
+    edits = edits_from_metadata(load_edit_metadata(directory))
     edits.load_state_dict(load_file(str(Path(directory) / EDITS_FILE)), strict=True)
     if device is not None:
         edits.to(device)

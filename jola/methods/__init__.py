@@ -6,9 +6,11 @@ from jola.methods import (  # noqa: F401  (registers)
     bitfit,
     jola,
     jola_random_k,
+    jola_sites,
     jola_topk_warmup,
     lofit,
     lora,
+    red,
     zero_shot,
 )
 from jola.methods.base import Method
