@@ -13,7 +13,10 @@ without), and scored by the summed log-probability of its tokens (no EOS); the a
 prediction, so there are no parse failures. Sequences of several items share one left-padded
 forward pass with explicit position ids, so batched scores equal unbatched ones. Candidates that
 differ only in their last token (all of this project's label sets) are scored from one sequence
-per item instead of one per candidate.
+per item instead of one per candidate. Each sequence's prompt length is declared to the model
+(:class:`jola.edits.positions.declared_prompts`), so that an edit of prompt positions (ReFT)
+leaves the scored tokens alone, as it does in training; generation needs no declaration, its
+first pass is the prompt.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import torch
 from tqdm.auto import tqdm
 
 from jola.config import EvalConfig
+from jola.edits.positions import declared_prompts
 from jola.errors import UserError
 from jola.prompts import DEFAULT_FORMAT, PromptFormat, first_line
 from jola.registry import Registry
@@ -267,9 +271,12 @@ def run_requests(
                 ids[row, width - len(seq) :] = torch.tensor(seq)
                 mask[row, width - len(seq) :] = 1
             positions = (mask.cumsum(-1) - 1).clamp(min=0)
-            logits = _forward_last_logits(
-                model, ids.to(device), mask.to(device), positions.to(device), keep
-            )
+            # the prompt of each row is all but its scored tokens (for prompt-position edits)
+            prompts = [len(requests[i].ids) - requests[i].n_scored for i in batch]
+            with declared_prompts(model, prompts):
+                logits = _forward_last_logits(
+                    model, ids.to(device), mask.to(device), positions.to(device), keep
+                )
             logprobs = torch.log_softmax(logits.float(), dim=-1).cpu()
             for row, i in enumerate(batch):
                 request = requests[i]

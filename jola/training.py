@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from transformers import Trainer, TrainingArguments
 
 from jola.config import TrainConfig
+from jola.edits.positions import declared_prompts, prompt_lengths_from_labels
 from jola.errors import TrainingDiverged
 from jola.evaluation import context_length
 from jola.prompts import PromptFormat
@@ -95,13 +96,18 @@ def causal_lm_loss(model, inputs: dict, answer_only_logits: bool) -> torch.Tenso
 
     With ``answer_only_logits`` the LM head is applied only at positions that predict an answer
     token, instead of over the full vocabulary at every position (same loss, less compute).
+    Each row's prompt (its tokens before the first labelled one) is declared to the model for
+    the forward, so that an edit of prompt positions (ReFT) edits the prompt only
+    (:class:`jola.edits.positions.declared_prompts`; other methods ignore it).
     """
     labels = inputs["labels"]
-    if not answer_only_logits:
-        return model(**inputs).loss
-    hidden = model.get_decoder()(
-        input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]
-    ).last_hidden_state
+    prompts = prompt_lengths_from_labels(labels, inputs.get("attention_mask"))
+    with declared_prompts(model, prompts):
+        if not answer_only_logits:
+            return model(**inputs).loss
+        hidden = model.get_decoder()(
+            input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]
+        ).last_hidden_state
     targets = labels[:, 1:]
     selected = targets != IGNORE_INDEX
     logits = model.get_output_embeddings()(hidden[:, :-1][selected])

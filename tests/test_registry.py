@@ -92,6 +92,7 @@ def test_each_method_is_registered_once_with_its_config_and_hydra_schema():
         "lofit",
         "lora",
         "red",
+        "reft",
         "zero_shot",
     }
     assert set(METHODS) == expected

@@ -11,6 +11,7 @@ from jola.methods import (  # noqa: F401  (registers)
     lofit,
     lora,
     red,
+    reft,
     zero_shot,
 )
 from jola.methods.base import Method
