@@ -113,6 +113,29 @@ def test_mlp_site_is_each_layers_down_projection():
     assert gpt2.names[0] == "transformer.h.0.mlp.c_proj" and gpt2.unit_dim == HIDDEN
 
 
+def test_mlp_site_outside_the_table_is_found_by_search_and_a_missing_one_is_explained():
+    from transformers import MambaConfig, Olmo2Config
+
+    torch.manual_seed(0)
+    olmo = AutoModelForCausalLM.from_config(
+        Olmo2Config(
+            hidden_size=HIDDEN,
+            intermediate_size=128,
+            num_hidden_layers=LAYERS,
+            num_attention_heads=HEADS,
+            vocab_size=VOCAB,
+        )
+    )
+    assert olmo.config.model_type not in editing.site_registry.MLP_ARCHITECTURES
+    layout = editing.get_site("mlp").locate(olmo)
+    assert layout.names == [f"model.layers.{i}.mlp.down_proj" for i in range(LAYERS)]
+    mamba = AutoModelForCausalLM.from_config(
+        MambaConfig(hidden_size=32, num_hidden_layers=2, vocab_size=VOCAB)
+    )
+    with pytest.raises(ValueError, match="cannot locate the MLP down projection.*Modules found"):
+        editing.get_site("mlp").locate(mamba)
+
+
 @pytest.mark.parametrize("arch", list(CONFIGS))
 def test_mlp_edit_equals_an_independent_hook_on_the_mlp_output(arch):
     """y' = (1 + g_m m) * y + g_a a on every layer's MLP output, computed by a hook written
