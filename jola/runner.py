@@ -180,6 +180,13 @@ def execute(cfg: RunConfig, run_dir: Path, final_dir: Path | None = None) -> dic
         t = time.time()
         train_info = train_method(method, loaded, splits, cfg, run_dir, tracker)
         timings["train_s"] = time.time() - t
+    else:  # a method that learns without gradients (RePE); the others return {} at once
+        t = time.time()
+        train_info = method.fit_without_gradients(
+            loaded, splits.train, splits.dev, task=task, prompt_format=prompt_format, seed=cfg.seed
+        )
+        if train_info:
+            timings["fit_s"] = time.time() - t
     artifact_files = method.save(run_dir)
 
     t = time.time()

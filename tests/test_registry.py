@@ -93,6 +93,7 @@ def test_each_method_is_registered_once_with_its_config_and_hydra_schema():
         "lora",
         "red",
         "reft",
+        "repe",
         "zero_shot",
     }
     assert set(METHODS) == expected

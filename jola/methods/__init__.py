@@ -12,6 +12,7 @@ from jola.methods import (  # noqa: F401  (registers)
     lora,
     red,
     reft,
+    repe,
     zero_shot,
 )
 from jola.methods.base import Method

@@ -76,6 +76,16 @@ class Method:
         callable whose tensor is added to every step's loss) and ``linear_decay`` (lr from
         ``lr`` linearly to 0)."""
 
+    def fit_without_gradients(
+        self, loaded: LoadedModel, train_examples, dev_examples, *, task, prompt_format, seed: int
+    ) -> dict:
+        """Called by the runner, after :meth:`prepare` and instead of training, for a method
+        that does not train (``trains`` false) but learns from the data without gradients
+        (RePE reads its vectors from the training set and picks their strength on the dev
+        set). ``task``, ``prompt_format`` and ``seed`` are the run's. Returns what results.json
+        records under ``training``; the default does nothing and returns {}."""
+        return {}
+
     def accepts_checkpoint(self) -> bool | None:
         """Whether the parameters at the current evaluation may be kept as the best ones
         (early stopping counts only such evaluations), e.g. only once a target is met; None:
