@@ -353,7 +353,7 @@ def test_load_site_edits_reads_jolas_per_head_artifact(tmp_path):
 
 def test_attaching_twice_or_an_unknown_site_is_refused():
     model = build()
-    with pytest.raises(ValueError, match="unknown edit site 'nope'; choices: heads, mlp"):
+    with pytest.raises(ValueError, match="unknown edit site 'nope'; choices: heads, mlp, residual"):
         editing.attach_sites(model, {"nope": EditConfig()})
     handle = editing.attach(model, EditConfig())
     with pytest.raises(RuntimeError, match="already has edits"):

@@ -389,3 +389,24 @@ def test_the_share_table_counts_reft_as_a_run_does():
     meta = ModelConfig(name="tiny_random", source="tiny_random", device="meta")
     row = method_share("reft", meta)
     assert row.error is None and row.trainable == count_lowrank_parameters(HIDDEN, 8, 2)
+
+
+def test_the_residual_site_is_registered_for_vector_kinds_without_a_fold():
+    from jola import edits as editing
+
+    loaded = tiny()
+    model = loaded.model.eval()
+    layout = editing.get_site("residual").locate(model)
+    assert layout.names == ["model.layers.0", "model.layers.1"]
+    assert (layout.num_units, layout.unit_dim) == (1, HIDDEN)
+    inputs = ids(9)
+    with torch.no_grad():
+        base = model(inputs).logits
+    site_edits = editing.build_site_edits(
+        model, {"residual": editing.EditConfig(gated=False, init_std=0.1)}
+    )
+    with editing.attach_sites(model, site_edits):
+        with torch.no_grad():
+            assert not torch.allclose(model(inputs).logits, base, atol=1e-4)
+        with pytest.raises(MergeNotSupported):
+            editing.merge_site_edits(model, site_edits)

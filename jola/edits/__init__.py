@@ -39,11 +39,22 @@ Edits at several *sites* (issue 15):
   :func:`merge_site_edits` (exact folds, :mod:`jola.edits.folding`: input columns for heads,
   output rows for the MLP; ``MergeNotSupported`` for a site without one).
 
+The residual stream at chosen token positions (issue 15):
+
+- :mod:`jola.edits.positions` -- :class:`TokenPositions` (``f7+l7``: the first and last prompt
+  tokens, prompt pass only; or ``all``) and :class:`declared_prompts` (where each row's prompt
+  ends, declared by the trainer and log-likelihood scoring).
+- :mod:`jola.edits.residual` -- the ``residual`` site (each decoder layer's output; also in
+  :data:`SITES`) and :func:`attach_residual` for a :class:`ResidualEdit` at token positions.
+- :mod:`jola.edits.lowrank` -- the low-rank kind, LoReFT (:class:`LowRankEdits`, ReFT);
+  :mod:`jola.edits.steering` -- reading and adding steering vectors (RePE).
+
 The package imports only torch, :mod:`jola.gates` and :mod:`jola.bias_export` at import time;
 transformers and safetensors are imported inside the functions that need them.
 """
 
 from jola.edits.hooks import EDITS_ATTR, EditHandle, attach, attached_handle
+from jola.edits.lowrank import LowRankEdits
 from jola.edits.merge import export_merged, merge_into_model
 from jola.edits.parameters import EditConfig, HeadEdits, count_edit_parameters, normalize_heads
 from jola.edits.persistence import (
@@ -53,6 +64,8 @@ from jola.edits.persistence import (
     load_edits,
     save_edits,
 )
+from jola.edits.positions import TokenPositions, declared_prompts
+from jola.edits.residual import ResidualEdit, attach_residual, find_decoder_layers
 from jola.edits.site_edits import SiteEdits, build_site_edits
 from jola.edits.site_hooks import SITE_EDITS_ATTR, SiteHandle, attach_sites, attached_site_handle
 from jola.edits.site_io import load_site_edits, merge_site_edits, save_site_edits
@@ -67,20 +80,26 @@ __all__ = [
     "EditConfig",
     "EditHandle",
     "HeadEdits",
+    "LowRankEdits",
     "OutputProjections",
+    "ResidualEdit",
     "SITES",
     "SITE_EDITS_ATTR",
     "Site",
     "SiteEdits",
     "SiteHandle",
     "SiteLayout",
+    "TokenPositions",
     "attach",
+    "attach_residual",
     "attach_sites",
     "attached_handle",
     "attached_site_handle",
     "build_site_edits",
     "count_edit_parameters",
+    "declared_prompts",
     "export_merged",
+    "find_decoder_layers",
     "find_output_projections",
     "get_site",
     "load_edit_metadata",

@@ -14,6 +14,8 @@ it hooks the block output ("block_output") and intervenes on the prompt pass of 
 
 Merging is impossible: the edit depends on token positions (ReFT) or sits behind the next
 layer's RMSNorm (RePE), so no weight reproduces it (the methods raise ``MergeNotSupported``).
+The site is also registered as ``residual`` in :data:`jola.edits.site_registry.SITES` (no fold),
+where the vector kinds edit every position.
 
 This module imports only torch and the other modules of :mod:`jola.edits`.
 """
@@ -27,6 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from jola.edits.positions import PassFacts, TokenPositions, pass_facts, position_masks
+from jola.edits.site_registry import Site, SiteLayout, register_site
 from jola.edits.sites import config_value, find_output_projections
 
 RESIDUAL_EDITS_ATTR = "jola_residual_edits"
@@ -72,6 +75,30 @@ def find_decoder_layers(model: nn.Module) -> DecoderLayers:
     if hidden is None:
         raise ValueError(f"{proj.model_type}: no hidden size in the model config")
     return DecoderLayers(names, modules, backbone, int(hidden), proj.model_type)
+
+
+def locate_residual(model: nn.Module) -> SiteLayout:
+    """The ``residual`` site of :data:`jola.edits.SITES`: each decoder layer's output, one unit
+    per layer (``unit_dim`` = the hidden size)."""
+    layers = find_decoder_layers(model)
+    return SiteLayout(
+        "residual", layers.names, layers.modules, 1, layers.hidden_size, layers.model_type
+    )
+
+
+# In the site registry, vector kinds (jola.edits.site_edits) edit every position here; the
+# position-dependent kinds (ReFT, RePE) attach with attach_residual below. No fold: the stream
+# is the sum of every earlier layer's output and the embeddings, no single weight produces it.
+register_site(
+    Site(
+        "residual",
+        locate_residual,
+        edits_output=True,
+        fold=None,
+        unit="layer",
+        description="output of each decoder layer (the residual stream), one unit per layer",
+    )
+)
 
 
 class ResidualEdit(nn.Module):

@@ -140,6 +140,6 @@ def build_site_edits(
             config,
             model_type=layout.model_type,
             generator=generator,
-            device=layout.modules[0].weight.device,
+            device=next(layout.modules[0].parameters()).device,  # a Linear, or a whole layer
         )
     return SiteEdits(per_site)

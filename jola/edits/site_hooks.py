@@ -172,7 +172,7 @@ def attach_sites(
         layouts = locate_sites(model, edits.names())
         for name, layout in layouts.items():
             check_layout(edits[name], layout)
-            edits[name].to(layout.modules[0].weight.device)
+            edits[name].to(next(layout.modules[0].parameters()).device)
             if edits[name].model_type is None:
                 edits[name].model_type = layout.model_type
     else:
