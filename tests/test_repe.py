@@ -24,7 +24,7 @@ from jola.errors import MergeNotSupported, UserError
 from jola.methods import build_method
 from jola.methods import repe as repe_module
 from jola.methods.repe import RepeConfig, contrast_pairs, grid_search, window_layers
-from jola.models import load_model
+from jola.models import LoadedModel, load_model
 from jola.prompts import PromptFormat
 from jola.runner import as_run_config, run, run_directory
 from tests.helpers import compose_config, tiny_overrides
@@ -236,8 +236,35 @@ def test_save_then_load_on_a_fresh_model_gives_the_same_logits(tmp_path):
     reloaded.load(fresh, tmp_path)
     with torch.no_grad():
         torch.testing.assert_close(fresh.model(ids).logits, steered, rtol=0, atol=1e-6)
-    with pytest.raises(MergeNotSupported, match="RMSNorm"):
-        reloaded.merge(fresh)
+    reloaded.merge(fresh)  # alpha * v_l into the bias of layer l's down projection
+    plain = tiny().model
+    assert [n for n, _ in fresh.model.named_modules()] == [n for n, _ in plain.named_modules()]
+    hooks = sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in fresh.model.modules())
+    assert hooks == 0
+    with torch.no_grad():
+        torch.testing.assert_close(fresh.model(ids).logits, steered, rtol=0, atol=1e-5)
+
+
+def test_merge_is_refused_where_a_norm_follows_the_mlp():
+    method, loaded = fitted()
+    from transformers import AutoModelForCausalLM, Gemma2Config
+
+    config = Gemma2Config(
+        hidden_size=HIDDEN,
+        intermediate_size=128,
+        num_hidden_layers=LAYERS,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=16,
+        vocab_size=300,
+    )
+    gemma = LoadedModel(
+        AutoModelForCausalLM.from_config(config).eval(), None, loaded.device, loaded.dtype
+    )
+    method.handle.detach()
+    method.handle = method._attach(gemma, [0], 1.0)  # the vectors fit: the same hidden size
+    with pytest.raises(MergeNotSupported, match="gemma2"):
+        method.merge(gemma)
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,9 @@ Choices (docs/methods.md, "RePE"):
   ``[start, end)``), scored by the dev loss (the answer-token cross-entropy the shared trainer
   early-stops on), the lowest kept (ties: the earlier point). 0 is not in the default grid: the
   baseline is the steered model (the paper's RePE falls below zero-shot on two suites, which a
-  grid allowing "no steering" would not do).
+  grid allowing "no steering" would not do);
+- merging is exact where the layer's output is ``h + down_proj(...)`` (Llama, Qwen2, Mistral,
+  GPT-2, ...): ``alpha * v_l`` becomes the bias of layer ``l``'s down projection.
 
 ``fit_without_gradients`` is this method's hook into the run (the runner calls it for methods
 that do not train); the choice and the whole grid go to results.json.
@@ -51,6 +53,10 @@ from jola.methods.registry import register_method
 from jola.models import LoadedModel, freeze
 from jola.registry import Choice
 
+MLP_WRITES_RESIDUAL = frozenset({"gemma", "gpt2", "llama", "mistral", "phi3", "qwen2", "qwen3"})
+"""Model types whose decoder layer ends ``h + mlp(norm(h))`` with the MLP's down projection as
+its last op (dropout aside, off in evaluation): a bias there adds a vector to the layer's
+output exactly (:meth:`Repe.merge`)."""
 REPE_DIR = "repe"
 VECTORS_FILE = "steering.safetensors"
 REPE_CONFIG_FILE = "repe_config.json"
@@ -174,7 +180,7 @@ class Repe(Method):
     set, and add them to the residual stream at test time."""
 
     trains = False
-    supports_merge = False
+    supports_merge = True  # for the architectures of MLP_WRITES_RESIDUAL (merge raises elsewhere)
 
     def __init__(self, cfg: RepeConfig):
         super().__init__(cfg)
@@ -307,11 +313,30 @@ class Repe(Method):
         self.handle = self._attach(loaded, list(meta["layers"]), float(meta["alpha"]))
 
     def merge(self, loaded: LoadedModel) -> None:
-        raise MergeNotSupported(
-            "method=repe: a vector added to the residual stream after a layer reaches the next "
-            "layer through its RMSNorm, which no bias before it reproduces exactly; keep the "
-            "steering attached (Method.load) instead of merging"
-        )
+        """Fold ``alpha * v_l`` into the bias of layer ``l``'s MLP down projection: in the
+        architectures of :data:`MLP_WRITES_RESIDUAL` the layer's output is
+        ``h + down_proj(...)``, so that bias adds the vector at every position (padding too,
+        which no real token attends to). Elsewhere (e.g. Gemma 2's norm after the MLP) raises
+        ``MergeNotSupported``. Afterwards no hook is left."""
+        if self.handle is None:  # never fitted: the model is the base model
+            return
+        model_type = find_decoder_layers(loaded.model).model_type
+        if model_type not in MLP_WRITES_RESIDUAL:
+            raise MergeNotSupported(
+                f"method=repe: in {model_type} the MLP's output does not reach the residual "
+                "stream unchanged (or is not known to), so no bias reproduces the steering; "
+                f"merging is exact for {', '.join(sorted(MLP_WRITES_RESIDUAL))}. Keep the "
+                "steering attached (Method.load) instead"
+            )
+        from jola.edits.folding import fold_output
+        from jola.edits.site_registry import get_site
+
+        down = get_site("mlp").locate(loaded.model).modules
+        edit = self.handle.edit
+        self.handle.detach()
+        self.handle = None
+        for row, layer in enumerate(edit.layers):
+            fold_output(down[layer], None, edit.alpha * edit.vectors[row])
 
 
 register_method("repe", RepeConfig, Repe)
