@@ -410,3 +410,17 @@ def test_the_residual_site_is_registered_for_vector_kinds_without_a_fold():
             assert not torch.allclose(model(inputs).logits, base, atol=1e-4)
         with pytest.raises(MergeNotSupported):
             editing.merge_site_edits(model, site_edits)
+
+
+def test_a_bf16_model_keeps_fp32_interventions_and_trains_them():
+    loaded = tiny()
+    model = loaded.model.to(torch.bfloat16)
+    edits = lowrank([0, 1], positions="f2+l2")
+    attach_residual(model, edits)
+    model.to(torch.bfloat16)  # casting the host again keeps the edits in float32
+    assert all(p.dtype == torch.float32 for p in edits.parameters())
+    model.train()
+    out = model(ids(8)).logits
+    assert out.dtype == torch.bfloat16
+    out.float().logsumexp(-1).mean().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in edits.parameters())
