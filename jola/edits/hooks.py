@@ -139,13 +139,7 @@ class EditHandle:
         """Remove the hooks and the edits submodule; the model is exactly the original again."""
         if not self.attached:
             return
-        for hook in self._hooks:
-            hook.remove()
-        self._hooks.clear()
-        if self.model._modules.get(EDITS_ATTR) is self.edits:
-            del self.model._modules[EDITS_ATTR]
-        if getattr(self.model, _HANDLE_ATTR, None) is self:
-            delattr(self.model, _HANDLE_ATTR)
+        unhook(self.model, self._hooks, (EDITS_ATTR, self.edits), (_HANDLE_ATTR, self))
         self._gates = None
         self.attached = False
 
@@ -154,6 +148,26 @@ class EditHandle:
 
     def __exit__(self, *exc: object) -> None:
         self.detach()
+
+
+def unhook(
+    model: nn.Module,
+    hooks: list[torch.utils.hooks.RemovableHandle],
+    edits: tuple[str, nn.Module],
+    handle: tuple[str, object],
+) -> None:
+    """Remove ``hooks`` (the list is emptied) and take the ``(name, edits module)`` and the
+    ``(name, handle)`` off ``model`` when they are still the ones registered there: what every
+    handle of :mod:`jola.edits` does to detach, leaving the model exactly the original."""
+    for hook in hooks:
+        hook.remove()
+    hooks.clear()
+    edits_attr, module = edits
+    if model._modules.get(edits_attr) is module:
+        del model._modules[edits_attr]
+    handle_attr, owner = handle
+    if getattr(model, handle_attr, None) is owner:
+        delattr(model, handle_attr)
 
 
 def attached_handle(model: nn.Module) -> EditHandle | None:

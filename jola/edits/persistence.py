@@ -26,14 +26,20 @@ def save_edits(edits: HeadEdits, directory: str | Path, extra: dict | None = Non
     ``extra`` (JSON-serialisable) is stored under ``"extra"`` in the JSON file. Returns the
     directory.
     """
+    return write_edit_files(directory, edits, {**edits.metadata(), "extra": extra or {}})
+
+
+def write_edit_files(directory: str | Path, module: torch.nn.Module, meta: dict) -> Path:
+    """``module``'s tensors (CPU float32) as :data:`EDITS_FILE` and ``meta`` as
+    :data:`CONFIG_FILE` in ``directory``; the JSON is serialised first, so a value it cannot
+    hold fails before anything is written. Returns the directory."""
     from safetensors.torch import save_file
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    meta = {**edits.metadata(), "extra": extra or {}}
-    text = json.dumps(meta, indent=2, sort_keys=True)  # fails before anything is written
+    text = json.dumps(meta, indent=2, sort_keys=True)
     tensors = {
-        k: v.detach().to("cpu", torch.float32).contiguous() for k, v in edits.state_dict().items()
+        k: v.detach().to("cpu", torch.float32).contiguous() for k, v in module.state_dict().items()
     }
     save_file(tensors, str(directory / EDITS_FILE), metadata={"format": "pt"})
     (directory / CONFIG_FILE).write_text(text + "\n")

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from jola.edits.hooks import unhook
 from jola.edits.positions import PassFacts, TokenPositions, pass_facts, position_masks
 from jola.edits.site_registry import Site, SiteLayout, register_site
 from jola.edits.sites import config_value, find_output_projections
@@ -186,13 +187,7 @@ class ResidualHandle:
         """Remove the hooks and the edit submodule."""
         if not self.attached:
             return
-        for hook in self._hooks:
-            hook.remove()
-        self._hooks.clear()
-        if self.model._modules.get(RESIDUAL_EDITS_ATTR) is self.edit:
-            del self.model._modules[RESIDUAL_EDITS_ATTR]
-        if getattr(self.model, _HANDLE_ATTR, None) is self:
-            object.__delattr__(self.model, _HANDLE_ATTR)
+        unhook(self.model, self._hooks, (RESIDUAL_EDITS_ATTR, self.edit), (_HANDLE_ATTR, self))
         self._facts, self._masks, self._masks_ready = None, None, False
         self.attached = False
 

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from jola.edits.hooks import attached_handle
+from jola.edits.hooks import attached_handle, unhook
 from jola.edits.parameters import EditConfig
 from jola.edits.site_edits import SiteEdits, build_site_edits, check_layout, locate_sites
 from jola.edits.site_registry import SiteLayout, get_site
@@ -128,13 +128,7 @@ class SiteHandle:
         """Remove the hooks and the edits submodule; the model is exactly the original again."""
         if not self.attached:
             return
-        for hook in self._hooks:
-            hook.remove()
-        self._hooks.clear()
-        if self.model._modules.get(SITE_EDITS_ATTR) is self.edits:
-            del self.model._modules[SITE_EDITS_ATTR]
-        if getattr(self.model, _SITE_HANDLE_ATTR, None) is self:
-            delattr(self.model, _SITE_HANDLE_ATTR)
+        unhook(self.model, self._hooks, (SITE_EDITS_ATTR, self.edits), (_SITE_HANDLE_ATTR, self))
         self._gates = None
         self.attached = False
 

@@ -17,7 +17,6 @@ time this module needs only torch and the other modules of :mod:`jola.edits`.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -25,11 +24,11 @@ from torch import nn
 
 from jola.edits.merge import folded_terms
 from jola.edits.persistence import (
-    CONFIG_FILE,
     EDITS_FILE,
     edits_from_metadata,
     load_edit_metadata,
     load_edits,
+    write_edit_files,
 )
 from jola.edits.site_edits import SiteEdits, check_layout, locate_sites
 from jola.edits.site_hooks import attached_site_handle
@@ -41,18 +40,8 @@ SITES_FORMAT = "sites"
 def save_site_edits(edits: SiteEdits, directory: str | Path, extra: dict | None = None) -> Path:
     """Write the edit tensors and their metadata (no base weights) to ``directory``; ``extra``
     (JSON-serialisable) is stored under ``"extra"``. Returns the directory."""
-    from safetensors.torch import save_file
-
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     meta = {"format": SITES_FORMAT, **edits.metadata(), "extra": extra or {}}
-    text = json.dumps(meta, indent=2, sort_keys=True)  # fails before anything is written
-    tensors = {
-        k: v.detach().to("cpu", torch.float32).contiguous() for k, v in edits.state_dict().items()
-    }
-    save_file(tensors, str(directory / EDITS_FILE), metadata={"format": "pt"})
-    (directory / CONFIG_FILE).write_text(text + "\n")
-    return directory
+    return write_edit_files(directory, edits, meta)
 
 
 def load_site_edits(directory: str | Path, device: torch.device | str | None = None) -> SiteEdits:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -13,13 +11,15 @@ from jola import edits as editing
 from jola import gates
 from jola.config import MethodConfig, TrainConfig
 from jola.errors import UserError
-from jola.methods.base import Method
+from jola.methods.head_edits import (  # noqa: F401  (EDITS_DIR, gate_table, attach_trained_edits: this module's API)
+    EDITS_DIR,
+    HeadEditsMethod,
+    attach_trained_edits,
+    gate_table,
+)
 from jola.methods.registry import register_method
 from jola.models import LoadedModel, freeze
-from jola.results import GATES_FILE
 from jola.schedules import SCHEDULES, make_schedule
-
-EDITS_DIR = "edits"
 
 Penalty = gates.PENALTIES.choices("Penalty", module=__name__)
 Penalty.__doc__ = "``method.penalty``: the names of :data:`jola.gates.PENALTIES`."
@@ -90,23 +90,7 @@ DEFAULT_TARGET_TOLERANCE = 0.05
 HISTOGRAM_BINS = 10
 
 
-def gate_table(edits: editing.HeadEdits) -> dict:
-    """Every layer/head gate at evaluation, its P(open) and log_alpha, per kind (gates.json)."""
-    table: dict[str, Any] = {"num_layers": edits.num_layers, "num_heads": edits.num_heads}
-    with torch.no_grad():
-        for kind, log_alpha, gate in (
-            ("additive", edits.log_alpha_add, edits.gate_add(training=False)),
-            ("multiplicative", edits.log_alpha_mult, edits.gate_mult(training=False)),
-        ):
-            entry = {"eval_gate": gate.cpu().tolist()}
-            if log_alpha is not None:
-                entry["prob_open"] = gates.prob_open(log_alpha).cpu().tolist()
-                entry["log_alpha"] = log_alpha.detach().cpu().tolist()
-            table[kind] = entry
-    return table
-
-
-class Jola(Method):
+class Jola(HeadEditsMethod):
     """Attach :class:`~jola.edits.HeadEdits` through hooks; train only them."""
 
     trains = True
@@ -118,12 +102,6 @@ class Jola(Method):
         self.handle: editing.EditHandle | None = None
         self.total_steps: int | None = None
         self.last_lambda: float | None = None
-
-    @property
-    def edits(self) -> editing.HeadEdits:
-        if self.handle is None:
-            raise RuntimeError("JoLA edits are not attached; call prepare() first")
-        return self.handle.edits
 
     def edit_config(self) -> editing.EditConfig:
         c = self.cfg
@@ -284,39 +262,6 @@ class Jola(Method):
             "edit_parameters": self.edits.num_parameters(),
         }
 
-    def gate_values(self) -> dict:
-        return gate_table(self.edits)
-
-    def save(self, run_dir: Path) -> list[Path]:
-        folder = editing.save_edits(
-            self.edits,
-            Path(run_dir) / EDITS_DIR,
-            extra={"method": dict(self.cfg.__dict__, train=None)},
-        )
-        gates_path = Path(run_dir) / GATES_FILE
-        gates_path.write_text(json.dumps(self.gate_values()) + "\n")
-        return [folder / editing.EDITS_FILE, folder / editing.CONFIG_FILE, gates_path]
-
-    def load(self, loaded: LoadedModel, run_dir: Path) -> None:
-        """Attach the edits of ``run_dir/edits`` (:func:`attach_trained_edits`) to the fresh
-        model, frozen and in eval mode; the gates and head set are the saved ones."""
-        freeze(loaded.model)
-        self.handle = attach_trained_edits(loaded.model, run_dir)
-
-    def merge(self, loaded: LoadedModel) -> None:
-        """Fold the evaluation-mode edits into the attention output projections
-        (:func:`jola.edits.merge_into_model`: ``W diag(1 + g_m m)``, bias ``+ W g_a a``; exact)
-        and take the hooks off."""
-        editing.merge_into_model(loaded.model, self.edits)
-
-    def before_evaluation(self, loaded: LoadedModel, prune_closed: bool) -> None:
-        """With ``eval.prune_closed`` re-attach so that heads with both gates closed are skipped."""
-        if prune_closed:
-            edits = self.edits
-            self.handle.detach()
-            loaded.model.eval()
-            self.handle = editing.attach(loaded.model, edits, prune_closed=True)
-
 
 def _target_tolerance(cfg: JolaConfig) -> float:
     return DEFAULT_TARGET_TOLERANCE if cfg.target_tolerance is None else cfg.target_tolerance
@@ -363,14 +308,6 @@ def _make_controller(cfg: JolaConfig) -> gates.LagrangianController | None:
     if cfg.target_open is None:
         return None
     return gates.LagrangianController(*_target_settings(cfg))
-
-
-def attach_trained_edits(model: torch.nn.Module, run_dir: str | Path, prune_closed: bool = False):
-    """Load the edits saved by a JoLA run onto a fresh base model (for inference); the
-    implementation of :meth:`Jola.load`, which also accepts ``prune_closed``."""
-    edits = editing.load_edits(Path(run_dir) / EDITS_DIR)
-    model.eval()
-    return editing.attach(model, edits, prune_closed=prune_closed)
 
 
 register_method("jola", JolaConfig, Jola)

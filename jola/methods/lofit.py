@@ -31,21 +31,17 @@ folds exactly into the output projection's bias: ``b + W v``) are the edit layer
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 
 from jola import edits as editing
 from jola.config import MethodConfig, TrainConfig
 from jola.errors import UserError
-from jola.methods.base import Method
-from jola.methods.jola import EDITS_DIR, gate_table
+from jola.methods.head_edits import HeadEditsMethod
 from jola.methods.jola_topk_warmup import top_k_heads
 from jola.methods.registry import register_method
 from jola.models import LoadedModel, freeze
-from jola.results import GATES_FILE
 
 DEFAULT_K_FRACTION = 32 / 1024
 """Their Llama-2-7B scripts keep 32 of its 32 x 32 heads in step 2 (the paper: "3%")."""
@@ -115,7 +111,7 @@ def head_scores(scale: torch.Tensor) -> torch.Tensor:
     return scale.detach().float().norm(dim=-1)
 
 
-class Lofit(Method):
+class Lofit(HeadEditsMethod):
     """Step 1 in :meth:`before_training`, step 2 on the shared trainer."""
 
     trains = True
@@ -125,12 +121,6 @@ class Lofit(Method):
         self.handle: editing.EditHandle | None = None
         self.k: int | None = None
         self.selection: dict = {}
-
-    @property
-    def edits(self) -> editing.HeadEdits:
-        if self.handle is None:
-            raise RuntimeError("LoFiT edits are not attached; call prepare() or load() first")
-        return self.handle.edits
 
     def prepare(self, loaded: LoadedModel) -> None:
         """Freeze the model and attach step 1's scaling vectors A on every head (ungated,
@@ -210,40 +200,9 @@ class Lofit(Method):
             "edit_parameters": edits.num_parameters(),
         }
 
-    def gate_values(self) -> dict:
-        return gate_table(self.edits)
-
-    def save(self, run_dir: Path) -> list[Path]:
-        """``edits/`` (the additive vectors and the head set) and ``gates.json``."""
-        folder = editing.save_edits(
-            self.edits,
-            Path(run_dir) / EDITS_DIR,
-            extra={"method": dict(self.cfg.__dict__, train=None), "selection": self.selection},
-        )
-        gates_path = Path(run_dir) / GATES_FILE
-        gates_path.write_text(json.dumps(self.gate_values()) + "\n")
-        return [folder / editing.EDITS_FILE, folder / editing.CONFIG_FILE, gates_path]
-
-    def load(self, loaded: LoadedModel, run_dir: Path) -> None:
-        """Attach the saved additive vectors on their head set to the fresh model (frozen,
-        eval mode)."""
-        freeze(loaded.model)
-        loaded.model.eval()
-        device = next(loaded.model.parameters()).device
-        edits = editing.load_edits(Path(run_dir) / EDITS_DIR, device=device)
-        self.handle = editing.attach(loaded.model, edits)
-
-    def merge(self, loaded: LoadedModel) -> None:
-        """Fold v into the output projections (``b <- b + W v``; exact) and take the hooks off."""
-        editing.merge_into_model(loaded.model, self.edits)
-
-    def before_evaluation(self, loaded: LoadedModel, prune_closed: bool) -> None:
-        """With ``eval.prune_closed`` skip the heads (and layers) outside the selection."""
-        if prune_closed:
-            edits = self.edits
-            self.handle.detach()
-            loaded.model.eval()
-            self.handle = editing.attach(loaded.model, edits, prune_closed=True)
+    def save_extra(self) -> dict:
+        """The head selection of step 1 beside the method's settings."""
+        return {**super().save_extra(), "selection": self.selection}
 
 
 register_method("lofit", LofitConfig, Lofit)
