@@ -134,13 +134,16 @@ class Jola(HeadEditsMethod):
         edits = self.edits
         vectors = [p for p in (edits.scale, edits.offset) if p is not None]
         log_alphas = [p for p in (edits.log_alpha_mult, edits.log_alpha_add) if p is not None]
+        return self.edit_and_gate_groups(vectors, log_alphas, train)
+
+    def edit_and_gate_groups(
+        self, vectors: list, log_alphas: list, train: TrainConfig
+    ) -> list[dict]:
+        """The optimiser groups of JoLA-like edits: ``edits`` at ``train.lr`` with
+        ``train.weight_decay``, and (when there are gates) ``gates`` at :meth:`gate_lr`, never
+        weight decay (decay would pull log_alpha towards 0, i.e. P(open) towards ~0.5)."""
         groups = [
-            {
-                "name": "edits",
-                "params": vectors,
-                "lr": train.lr,
-                "weight_decay": train.weight_decay,
-            }
+            {"name": "edits", "params": vectors, "lr": train.lr, "weight_decay": train.weight_decay}
         ]
         if log_alphas:
             groups.append(

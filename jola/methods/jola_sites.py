@@ -32,6 +32,7 @@ format. Merging is exact at both sites (:func:`jola.edits.merge_site_edits`); ev
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,14 +120,8 @@ class JolaSites(Jola):
         return self.edits
 
     def edit_config(self) -> editing.EditConfig:
-        c = self.cfg
-        return editing.EditConfig(
-            additive=c.additive,
-            multiplicative=c.multiplicative,
-            gated=c.gated,
-            init_std=c.init_std,
-            shared_gate=c.shared_gate,
-        )
+        """JoLA's edit settings, with one gate per unit for both edits when ``shared_gate``."""
+        return dataclasses.replace(super().edit_config(), shared_gate=self.cfg.shared_gate)
 
     def prepare(self, loaded: LoadedModel) -> None:
         """Freeze the whole base model (lm_head included) and attach fresh edits at every site."""
@@ -141,25 +136,8 @@ class JolaSites(Jola):
     def parameter_groups(self, model: torch.nn.Module, train: TrainConfig) -> list[dict]:
         """``edits`` (every m and a: ``train.lr``, ``train.weight_decay``) and, when gated,
         ``gates`` (every log_alpha of every site: ``gate_lr``, never weight decay)."""
-        groups = [
-            {
-                "name": "edits",
-                "params": self.site_edits.vectors(),
-                "lr": train.lr,
-                "weight_decay": train.weight_decay,
-            }
-        ]
         log_alphas = [la for tensors in self.site_edits.log_alphas().values() for la in tensors]
-        if log_alphas:
-            groups.append(
-                {
-                    "name": "gates",
-                    "params": log_alphas,
-                    "lr": self.gate_lr(train),
-                    "weight_decay": 0.0,
-                }
-            )
-        return groups
+        return self.edit_and_gate_groups(self.site_edits.vectors(), log_alphas, train)
 
     def _log_alphas(self) -> dict[str, torch.Tensor]:
         """Every gate of every site by kind (``add``, ``mult`` or ``shared``), flattened and
