@@ -134,7 +134,13 @@ class LoggerConfig:
 
 @dataclass
 class TrainConfig:
-    """Optimisation shared by every trainable method (HF Trainer, AdamW, cosine, warmup)."""
+    """Optimisation shared by every trainable method (HF Trainer, AdamW, cosine, warmup).
+
+    Warm-up is ``warmup_steps`` optimiser steps, or, when ``warmup_ratio`` is set (then
+    ``warmup_steps`` must be 0), ``ceil(warmup_ratio * planned steps)`` with the planned steps
+    ``max_steps`` or ``epochs * ceil(n / batch_size)`` (HF's ratio rule), so that it scales
+    with n as in the recipes that state a ratio (pyreft's 0.1).
+    """
 
     lr: float = 5e-3
     batch_size: int = 8
@@ -142,6 +148,7 @@ class TrainConfig:
     epochs: float = 20
     max_steps: int = -1
     warmup_steps: int = 50
+    warmup_ratio: float | None = None  # a fraction of the planned steps instead of warmup_steps
     lr_scheduler: str = "cosine"
     weight_decay: float = 0.0
     patience: int = 2

@@ -339,7 +339,7 @@ def fit(
         weight_decay=train_cfg.weight_decay,
         num_train_epochs=train_cfg.epochs,
         max_steps=train_cfg.max_steps,
-        warmup_steps=train_cfg.warmup_steps,
+        warmup_steps=warmup_steps(train_cfg, steps_per_epoch),
         lr_scheduler_type=train_cfg.lr_scheduler,
         optim="adamw_torch",
         eval_strategy="epoch",
@@ -382,6 +382,7 @@ def fit(
         "steps": trainer.state.global_step,
         "epochs": trainer.state.epoch,
         "steps_per_epoch": steps_per_epoch,
+        "warmup_steps": warmup_steps(train_cfg, steps_per_epoch),
         "best_dev_loss": best.best_loss,
         "best_epoch": best.best_epoch,
         "early_stopped": trainer.state.epoch is not None
@@ -401,6 +402,15 @@ def fit(
 def _remove_if_empty(folder: Path) -> None:
     if folder.is_dir() and not any(folder.iterdir()):
         folder.rmdir()
+
+
+def warmup_steps(train_cfg: TrainConfig, steps_per_epoch: int) -> int:
+    """The warm-up in optimiser steps: ``warmup_steps``, or ``ceil(warmup_ratio x`` the planned
+    steps ``)`` when a ratio is set (HF's rule for a fractional warm-up)."""
+    if train_cfg.warmup_ratio is None:
+        return train_cfg.warmup_steps
+    planned = train_cfg.warmup_ratio * _total_steps(train_cfg, steps_per_epoch)
+    return math.ceil(round(planned, 9))  # 0.1 x 30 is 3.0000000000000004 in floats
 
 
 def _total_steps(train_cfg: TrainConfig, steps_per_epoch: int) -> int:

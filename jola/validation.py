@@ -32,6 +32,15 @@ def validate_train(train, name: str = "method.train") -> None:
         _positive(f"{name}.{key}", getattr(train, key))
     if train.warmup_steps < 0:
         raise UserError(f"{name}.warmup_steps must be >= 0, got {train.warmup_steps}")
+    if train.warmup_ratio is not None:
+        if not 0 <= train.warmup_ratio < 1:
+            raise UserError(f"{name}.warmup_ratio must be in [0, 1), got {train.warmup_ratio}")
+        if train.warmup_steps:
+            raise UserError(
+                f"{name}.warmup_steps={train.warmup_steps} and {name}.warmup_ratio="
+                f"{train.warmup_ratio} are both set; set one ({name}.warmup_ratio=null for "
+                "steps, or warmup_steps=0 for the ratio)"
+            )
     if train.weight_decay < 0:
         raise UserError(f"{name}.weight_decay must be >= 0, got {train.weight_decay}")
     if train.patience < 0:

@@ -146,6 +146,7 @@ def test_rotation_rows_stay_orthonormal_through_training_steps(tmp_path):
     R_before = method.edits.intervention(0, "first").R.detach().clone()
     info = train_method(method, loaded, load_splits(cfg.task, cfg.n, cfg.seed), cfg, tmp_path)
     assert info["steps"] == 6
+    assert info["warmup_steps"] == 1  # the default warmup_ratio 0.1 of max_steps 6, rounded up
     assert {g["name"]: g["weight_decay"] for g in info["param_groups"]}["rotation"] == 0.0
     after = method.edits.state_dict()
     assert all(not torch.equal(before[k], after[k]) for k in before)  # R, W and b all moved

@@ -240,6 +240,11 @@ def test_a_corrupt_cached_model_is_detected_and_named(tmp_path):
         (["method=jola", "method.train.lr=0"], r"method.train.lr must be positive"),
         (["method=jola", "method.train.logging_steps=0"], r"logging_steps must be positive"),
         (["method=jola", "method.train.warmup_steps=-1"], r"warmup_steps must be >= 0"),
+        (["method=jola", "method.train.warmup_ratio=1.0"], r"warmup_ratio must be in \[0, 1\)"),
+        (
+            ["method=reft", "method.train.warmup_steps=10"],
+            r"warmup_steps=10 and method.train.warmup_ratio=0.1 are both set",
+        ),
         (["method=jola", "method.train.lr_scheduler=cosin"], r"unknown method.train.lr_scheduler"),
         (["method=jola", "method.train.max_length=0"], r"max_length must be positive"),
         (["method=bitfit", "method.train.epochs=0"], r"epochs=0.0 means no training"),

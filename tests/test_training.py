@@ -199,6 +199,19 @@ def test_jola_run_trains_only_edits_logs_sparsity_and_saves_a_reloadable_artifac
     assert trained.offset.abs().max() > 1e-2  # lr 0.05 moved the edits away from N(0, 1e-3)
 
 
+def test_warmup_ratio_is_a_fraction_of_the_planned_steps_rounded_up():
+    from jola.config import TrainConfig
+    from jola.training import warmup_steps
+
+    assert warmup_steps(TrainConfig(), steps_per_epoch=25) == 50  # the steps themselves
+    ratio = TrainConfig(warmup_steps=0, warmup_ratio=0.1, epochs=6, batch_size=32)
+    assert warmup_steps(ratio, steps_per_epoch=7) == 5  # ceil(0.1 x 42): n=200 at batch 32
+    assert warmup_steps(ratio, steps_per_epoch=32) == 20  # ceil(0.1 x 192): n=1000
+    assert warmup_steps(ratio, steps_per_epoch=5) == 3  # 0.1 x 30 in floats is just over 3
+    capped = TrainConfig(warmup_steps=0, warmup_ratio=0.25, max_steps=10)
+    assert warmup_steps(capped, steps_per_epoch=100) == 3  # max_steps is the plan
+
+
 def test_jola_regularizer_matches_the_gate_penalty(tmp_path):
     from jola.methods import build_method
 

@@ -46,14 +46,15 @@ REFT_DIR = "reft"
 def _pyreft_commonsense_training() -> TrainConfig:
     """pyreft's commonsense training settings (examples/loreft/README.md): lr 9e-4, 6 epochs,
     an effective batch of 32 (16 x 2 accumulation), linear decay, weight decay 0, warm-up ratio
-    0.1 -- 4 of the 42 steps that 6 epochs of n=200 take at batch 32 (the shared trainer counts
-    warm-up in steps). Early stopping (patience 2 on dev loss) is the project's, as for every
+    0.1 of the planned steps (5 of the 42 that 6 epochs of n=200 take at batch 32; it scales
+    with n). Early stopping (patience 2 on dev loss) is the project's, as for every
     trained method."""
     return TrainConfig(
         lr=9e-4,
         batch_size=32,
         epochs=6,
-        warmup_steps=4,
+        warmup_steps=0,
+        warmup_ratio=0.1,
         lr_scheduler="linear",
         weight_decay=0.0,
     )
