@@ -11,10 +11,15 @@ Where each concept lives:
 
 - :mod:`jola.edits.parameters` -- *what is learned*: :class:`EditConfig` (which edits exist, how
   they start, an optional fixed head set via :func:`normalize_heads`), :class:`HeadEdits` (the
-  vectors and gates, float32) and :func:`count_edit_parameters` (the count for a model config).
+  vectors and gates, float32: every edit is a :class:`Float32Module`, which a cast of the host
+  model moves but never casts) and :func:`count_edit_parameters` (the count for a model config).
 - :mod:`jola.edits.sites` -- *where an edit attaches*: :func:`find_output_projections` locates
   each layer's attention output projection (:data:`ARCHITECTURES`, else a generic search) and
-  returns :class:`OutputProjections` with the head layout of their input.
+  returns :class:`OutputProjections` with the head layout of their input; the locator itself
+  (:class:`LayerModuleSpec`, :func:`find_layer_modules`) serves every site.
+- :mod:`jola.edits.handles` -- what every handle shares: :class:`Handle` (hooks plus an edit
+  module on the model, ``detach`` restores it exactly) and :class:`GatedHandle` (one gate
+  sample per model forward, outside any checkpointed layer).
 - :mod:`jola.edits.hooks` -- *applying edits*: :func:`attach` puts forward pre-hooks on the sites
   and returns an :class:`EditHandle` (``detach`` restores the model exactly);
   :func:`attached_handle`.

@@ -12,11 +12,11 @@ This module imports only torch and the other modules of :mod:`jola.edits`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from jola.edits.handles import GatedHandle
 from jola.edits.parameters import EditConfig, HeadEdits
 from jola.edits.sites import OutputProjections, find_output_projections
 
@@ -25,14 +25,17 @@ EDITS_ATTR = "jola_edits"
 _HANDLE_ATTR = "_jola_edit_handle"
 
 
-class EditHandle:
+class EditHandle(GatedHandle):
     """Hooks that apply a :class:`HeadEdits` to a model; :meth:`detach` removes them.
 
     While attached, the edits are a submodule of the model (``model.jola_edits``), so
     ``model.parameters()``, ``model.to()`` and ``model.train()/eval()`` include them. Gates are
     computed once per model forward (one noise draw per gate in training) and shared by all
-    layers, including when gradient checkpointing recomputes a layer.
+    layers, including when gradient checkpointing recomputes a layer (:class:`GatedHandle`).
     """
+
+    edits_attr = EDITS_ATTR
+    handle_attr = _HANDLE_ATTR
 
     def __init__(
         self,
@@ -41,7 +44,7 @@ class EditHandle:
         projections: OutputProjections,
         open_heads: list[Tensor | None] | None,
     ) -> None:
-        self.model = model
+        super().__init__(model, edits)
         self.edits = edits
         self.projections = projections
         self.pruned = open_heads is not None
@@ -49,62 +52,25 @@ class EditHandle:
         self._open_heads = (
             open_heads if open_heads is not None else [None] * len(projections.modules)
         )
-        self._gates: tuple[Tensor, Tensor] | None = None
-        self._in_model_forward = False
-        self._hooks: list[torch.utils.hooks.RemovableHandle] = []
         self.hooked_layers: list[int] = []
-        self.attached = False
 
     def _install(self, skip_layers: Iterable[int] = ()) -> None:
         skip = set(skip_layers)
-        self._hooks.append(self.model.register_forward_pre_hook(self._start_model_forward))
-        self._hooks.append(
-            self.model.register_forward_hook(self._end_model_forward, always_call=True)
-        )
-        backbone = self._backbone()
-        if backbone is not None:
-            self._hooks.append(backbone.register_forward_pre_hook(self._start_backbone_forward))
+        self._hook_forward_start(self.projections.names[0])
         for layer, module in enumerate(self.projections.modules):
             if layer in skip:
                 continue
             self._hooks.append(module.register_forward_pre_hook(self._make_hook(layer)))
             self.hooked_layers.append(layer)
-        self.model.add_module(EDITS_ATTR, self.edits)
-        setattr(self.model, _HANDLE_ATTR, self)
-        self.attached = True
+        self._register()
 
-    def _backbone(self) -> nn.Module | None:
-        """The module holding the layer list (e.g. ``model.model``), if not the model itself."""
-        parts = self.projections.names[0].split(".")
-        index = next((k for k, p in enumerate(parts) if p.isdigit()), None)
-        if index is None or index < 2:
-            return None
-        backbone = self.model.get_submodule(".".join(parts[: index - 1]))
-        return None if backbone is self.model else backbone
-
-    # Gates are drawn when a forward starts, outside any gradient-checkpointed layer: a draw
-    # inside the first layer would not be repeated when that layer is recomputed, which breaks
-    # checkpointing, and a fresh draw there would give gradients of a different sample.
-    def _start_model_forward(self, module: nn.Module, args: tuple) -> None:
-        self._in_model_forward = True
-        self._draw_gates()
-
-    def _end_model_forward(self, module: nn.Module, args: tuple, output: Any) -> None:
-        self._in_model_forward = False
-
-    def _start_backbone_forward(self, module: nn.Module, args: tuple) -> None:
-        if not self._in_model_forward:  # the backbone was called on its own
-            self._draw_gates()
-
-    def _draw_gates(self) -> None:
+    def _sample_gates(self) -> tuple[Tensor, Tensor]:
         # one sample per gate; a shared gate (EditConfig.shared_gate) serves both kinds
-        self._gates = self.edits.gate_pair()
+        return self.edits.gate_pair()
 
     def current_gates(self) -> tuple[Tensor, Tensor]:
         """``(gate_mult, gate_add)`` of the current forward (drawn now if no forward started)."""
-        if self._gates is None:
-            self._draw_gates()
-        return self._gates
+        return super().current_gates()
 
     def _make_hook(self, layer: int) -> Callable[[nn.Module, tuple], tuple]:
         def hook(module: nn.Module, args: tuple) -> tuple:
@@ -134,40 +100,6 @@ class EditHandle:
         if heads is not None:
             edited = z.index_copy(-2, heads.to(x.device), edited)
         return edited.flatten(-2)
-
-    def detach(self) -> None:
-        """Remove the hooks and the edits submodule; the model is exactly the original again."""
-        if not self.attached:
-            return
-        unhook(self.model, self._hooks, (EDITS_ATTR, self.edits), (_HANDLE_ATTR, self))
-        self._gates = None
-        self.attached = False
-
-    def __enter__(self) -> EditHandle:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.detach()
-
-
-def unhook(
-    model: nn.Module,
-    hooks: list[torch.utils.hooks.RemovableHandle],
-    edits: tuple[str, nn.Module],
-    handle: tuple[str, object],
-) -> None:
-    """Remove ``hooks`` (the list is emptied) and take the ``(name, edits module)`` and the
-    ``(name, handle)`` off ``model`` when they are still the ones registered there: what every
-    handle of :mod:`jola.edits` does to detach, leaving the model exactly the original."""
-    for hook in hooks:
-        hook.remove()
-    hooks.clear()
-    edits_attr, module = edits
-    if model._modules.get(edits_attr) is module:
-        del model._modules[edits_attr]
-    handle_attr, owner = handle
-    if getattr(model, handle_attr, None) is owner:
-        delattr(model, handle_attr)
 
 
 def attached_handle(model: nn.Module) -> EditHandle | None:

@@ -71,7 +71,23 @@ def normalize_heads(heads: Iterable[Iterable[int]]) -> list[list[int]]:
     return [list(pair) for pair in sorted(pairs)]
 
 
-class HeadEdits(nn.Module):
+class Float32Module(nn.Module):
+    """A module whose float32 tensors stay float32 when the host model is cast
+    (``model.to(torch.bfloat16)``, ``model.half()``): a cast moves them to its device only.
+    Every edit of :mod:`jola.edits` is one, so that edits train and apply in float32 on a bf16
+    base."""
+
+    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> Float32Module:
+        def keep_float32(t: Tensor) -> Tensor:
+            out = fn(t)
+            if t.dtype == torch.float32 and out.dtype != torch.float32:
+                out = t.to(device=out.device)
+            return out
+
+        return super()._apply(keep_float32, recurse)
+
+
+class HeadEdits(Float32Module):
     """All edit parameters of one model: per-head vectors and gates, in float32.
 
     Parameters (absent, i.e. ``None``, when the edit kind or the gates are disabled):
@@ -156,17 +172,6 @@ class HeadEdits(nn.Module):
         if not (enabled and self.edit_config.gated):
             return None
         return nn.Parameter(gates.init_log_alpha(self.num_layers, self.num_heads, generator))
-
-    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> HeadEdits:
-        # Casting the host model (model.to(torch.bfloat16), model.half()) moves the edits but
-        # keeps them in float32: the device comes from fn, the values from the original tensor.
-        def keep_float32(t: Tensor) -> Tensor:
-            out = fn(t)
-            if t.dtype == torch.float32 and out.dtype != torch.float32:
-                out = t.to(device=out.device)
-            return out
-
-        return super()._apply(keep_float32, recurse)
 
     @property
     def device(self) -> torch.device:

@@ -25,10 +25,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
-from jola.edits.hooks import unhook
+from jola.edits.handles import Handle
+from jola.edits.parameters import Float32Module
 from jola.edits.positions import PassFacts, TokenPositions, pass_facts, position_masks
 from jola.edits.site_registry import Site, SiteLayout, register_site
 from jola.edits.sites import config_value, find_output_projections
@@ -102,9 +102,10 @@ register_site(
 )
 
 
-class ResidualEdit(nn.Module):
+class ResidualEdit(Float32Module):
     """Base of the edits this site applies: which ``layers`` (indices) are edited, at which
-    :class:`~jola.edits.positions.TokenPositions`, and :meth:`edit`."""
+    :class:`~jola.edits.positions.TokenPositions`, and :meth:`edit`. Its parameters stay
+    float32 whatever the model's dtype (:class:`~jola.edits.parameters.Float32Module`)."""
 
     positions: TokenPositions
     layers: tuple[int, ...]
@@ -116,32 +117,22 @@ class ResidualEdit(nn.Module):
         back unchanged."""
         raise NotImplementedError
 
-    def _apply(self, fn, recurse: bool = True):
-        # Casting the host model (model.to(torch.bfloat16)) moves the edit but keeps it in
-        # float32, as JoLA's HeadEdits: the device comes from fn, the values stay.
-        def keep_float32(t: Tensor) -> Tensor:
-            out = fn(t)
-            if t.dtype == torch.float32 and out.dtype != torch.float32:
-                out = t.to(device=out.device)
-            return out
 
-        return super()._apply(keep_float32, recurse)
-
-
-class ResidualHandle:
+class ResidualHandle(Handle):
     """Hooks applying a :class:`ResidualEdit` to a model; :meth:`detach` removes them (the
     model is exactly the original again). While attached, the edit is the submodule
     ``model.jola_residual_edits``, so ``model.to()``, ``train()`` and ``eval()`` include it."""
 
+    edits_attr = RESIDUAL_EDITS_ATTR
+    handle_attr = _HANDLE_ATTR
+
     def __init__(self, model: nn.Module, edit: ResidualEdit, layers: DecoderLayers) -> None:
-        self.model = model
+        super().__init__(model, edit)
         self.edit = edit
         self.layers = layers
         self._facts: PassFacts | None = None
         self._masks: dict[str, Tensor] | None = None
         self._masks_ready = False
-        self._hooks: list[torch.utils.hooks.RemovableHandle] = []
-        self.attached = False
         self.edited_passes = 0  # forward passes in which at least one position was edited
 
     def _install(self) -> None:
@@ -151,9 +142,7 @@ class ResidualHandle:
         for layer in self.edit.layers:
             module = self.layers.modules[layer]
             self._hooks.append(module.register_forward_hook(self._make_hook(layer)))
-        self.model.add_module(RESIDUAL_EDITS_ATTR, self.edit)
-        object.__setattr__(self.model, _HANDLE_ATTR, self)
-        self.attached = True
+        self._register()
 
     def _start_pass(self, module: nn.Module, args: tuple, kwargs: dict[str, Any]) -> None:
         self._facts = pass_facts(self.model, args, kwargs)
@@ -183,13 +172,8 @@ class ResidualHandle:
 
         return hook
 
-    def detach(self) -> None:
-        """Remove the hooks and the edit submodule."""
-        if not self.attached:
-            return
-        unhook(self.model, self._hooks, (RESIDUAL_EDITS_ATTR, self.edit), (_HANDLE_ATTR, self))
+    def _forget(self) -> None:
         self._facts, self._masks, self._masks_ready = None, None, False
-        self.attached = False
 
 
 def attached_residual_handle(model: nn.Module) -> ResidualHandle | None:

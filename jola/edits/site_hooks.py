@@ -24,7 +24,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from jola.edits.hooks import attached_handle, unhook
+from jola.edits.handles import GatedHandle
+from jola.edits.hooks import attached_handle
 from jola.edits.parameters import EditConfig
 from jola.edits.site_edits import SiteEdits, build_site_edits, check_layout, locate_sites
 from jola.edits.site_registry import SiteLayout, get_site
@@ -34,36 +35,19 @@ SITE_EDITS_ATTR = "jola_site_edits"
 _SITE_HANDLE_ATTR = "_jola_site_handle"
 
 
-def _backbone(model: nn.Module, module_name: str) -> nn.Module | None:
-    """The module holding the layer list (e.g. ``model.model``), if not the model itself."""
-    parts = module_name.split(".")
-    index = next((k for k, p in enumerate(parts) if p.isdigit()), None)
-    if index is None or index < 2:
-        return None
-    backbone = model.get_submodule(".".join(parts[: index - 1]))
-    return None if backbone is model else backbone
-
-
-class SiteHandle:
+class SiteHandle(GatedHandle):
     """Hooks that apply a :class:`SiteEdits` to a model; :meth:`detach` removes them."""
 
+    edits_attr = SITE_EDITS_ATTR
+    handle_attr = _SITE_HANDLE_ATTR
+
     def __init__(self, model: nn.Module, edits: SiteEdits, layouts: dict[str, SiteLayout]):
-        self.model = model
+        super().__init__(model, edits)
         self.edits = edits
         self.layouts = layouts
-        self._gates: dict[str, tuple[Tensor, Tensor]] | None = None
-        self._in_model_forward = False
-        self._hooks: list[torch.utils.hooks.RemovableHandle] = []
-        self.attached = False
 
     def _install(self) -> None:
-        model = self.model
-        self._hooks.append(model.register_forward_pre_hook(self._start_model_forward))
-        self._hooks.append(model.register_forward_hook(self._end_model_forward, always_call=True))
-        first = next(iter(self.layouts.values())).names[0]
-        backbone = _backbone(model, first)
-        if backbone is not None:
-            self._hooks.append(backbone.register_forward_pre_hook(self._start_backbone_forward))
+        self._hook_forward_start(next(iter(self.layouts.values())).names[0])
         for name, layout in self.layouts.items():
             site = get_site(name)
             for layer, module in enumerate(layout.modules):
@@ -72,29 +56,14 @@ class SiteHandle:
                 else:
                     hook = module.register_forward_pre_hook(self._input_hook(name, layer))
                 self._hooks.append(hook)
-        model.add_module(SITE_EDITS_ATTR, self.edits)
-        setattr(model, _SITE_HANDLE_ATTR, self)
-        self.attached = True
+        self._register()
 
-    def _start_model_forward(self, module: nn.Module, args: tuple) -> None:
-        self._in_model_forward = True
-        self._draw_gates()
-
-    def _end_model_forward(self, module: nn.Module, args: tuple, output: Any) -> None:
-        self._in_model_forward = False
-
-    def _start_backbone_forward(self, module: nn.Module, args: tuple) -> None:
-        if not self._in_model_forward:  # the backbone was called on its own
-            self._draw_gates()
-
-    def _draw_gates(self) -> None:
-        self._gates = self.edits.gate_pairs()
+    def _sample_gates(self) -> dict[str, tuple[Tensor, Tensor]]:
+        return self.edits.gate_pairs()
 
     def current_gates(self) -> dict[str, tuple[Tensor, Tensor]]:
         """Per site ``(gate_mult, gate_add)`` of the current forward (drawn now if none)."""
-        if self._gates is None:
-            self._draw_gates()
-        return self._gates
+        return super().current_gates()
 
     def _input_hook(self, site: str, layer: int) -> Callable[[nn.Module, tuple], tuple]:
         def hook(module: nn.Module, args: tuple) -> tuple:
@@ -123,20 +92,6 @@ class SiteHandle:
         if add is not None:
             z = z + add.to(device=x.device, dtype=x.dtype)
         return z.flatten(-2)
-
-    def detach(self) -> None:
-        """Remove the hooks and the edits submodule; the model is exactly the original again."""
-        if not self.attached:
-            return
-        unhook(self.model, self._hooks, (SITE_EDITS_ATTR, self.edits), (_SITE_HANDLE_ATTR, self))
-        self._gates = None
-        self.attached = False
-
-    def __enter__(self) -> SiteHandle:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.detach()
 
 
 def attached_site_handle(model: nn.Module) -> SiteHandle | None:

@@ -29,7 +29,6 @@ other modules).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -37,7 +36,14 @@ from torch import Tensor, nn
 
 from jola.bias_export import text_config
 from jola.edits.folding import fold_input, fold_output
-from jola.edits.sites import config_value, find_output_projections, is_conv1d
+from jola.edits.sites import (
+    LayerModuleSpec,
+    config_value,
+    find_layer_modules,
+    find_output_projections,
+    not_found,
+    out_features,
+)
 
 Fold = Callable[[nn.Module, Tensor | None, Tensor | None], None]
 
@@ -129,31 +135,12 @@ MLP_ARCHITECTURES: dict[str, str] = {
 
 Other models are searched generically (see :func:`find_mlp_outputs`)."""
 
-_DOWN_NAMES = ("down_proj", "c_proj", "fc2", "dense_4h_to_h", "w2", "fc_out")
-_MLP_MARKERS = ("mlp", "feed_forward", "ffn")
-
-
-def _out_features(module: nn.Module) -> int | None:
-    if isinstance(module, nn.Linear):
-        return module.out_features
-    if is_conv1d(module):
-        return module.weight.shape[1]
-    return None
-
-
-def _search_mlp(model: nn.Module, num_layers: int | None) -> list[tuple[str, nn.Module]]:
-    groups: dict[str, list[tuple[str, nn.Module]]] = {}
-    for name, module in model.named_modules():
-        parts = name.split(".")
-        if parts[-1] not in _DOWN_NAMES or _out_features(module) is None:
-            continue
-        if not any(m in p.lower() for p in parts[:-1] for m in _MLP_MARKERS):
-            continue
-        if not any(p.isdigit() for p in parts):
-            continue
-        groups.setdefault(re.sub(r"(?<=\.)\d+(?=\.)", "{i}", name), []).append((name, module))
-    matching = [g for g in groups.values() if num_layers is None or len(g) == num_layers]
-    return matching[0] if len(matching) == 1 else []
+MLP_OUTPUT = LayerModuleSpec(
+    "MLP down projection",
+    MLP_ARCHITECTURES,
+    ("down_proj", "c_proj", "fc2", "dense_4h_to_h", "w2", "fc_out"),
+    ("mlp", "feed_forward", "ffn"),
+)
 
 
 def find_mlp_outputs(model: nn.Module) -> SiteLayout:
@@ -169,30 +156,11 @@ def find_mlp_outputs(model: nn.Module) -> SiteLayout:
     text = text_config(config) if config is not None else None
     model_type = str(config_value(config, "model_type") or type(model).__name__)
     num_layers = config_value(text, "num_hidden_layers", "n_layer", "num_layers")
-    found: list[tuple[str, nn.Module]] = []
-    pattern = MLP_ARCHITECTURES.get(model_type)
-    if pattern is not None and num_layers is not None:
-        try:
-            found = [
-                (pattern.format(i=i), model.get_submodule(pattern.format(i=i)))
-                for i in range(num_layers)
-            ]
-        except AttributeError:
-            found = []
-    if not found:
-        found = _search_mlp(model, num_layers)
-    sizes = {_out_features(m) for _, m in found}
+    found = find_layer_modules(model, MLP_OUTPUT, model_type, num_layers)
+    sizes = {out_features(m) for _, m in found}
     if not found or len(sizes) != 1:
-        names = [n for n, _ in model.named_modules() if n]
-        sample = ", ".join(names[:25]) + (
-            f", ... ({len(names)} modules)" if len(names) > 25 else ""
-        )
-        raise ValueError(
-            f"cannot locate the MLP down projection of model_type={model_type!r} "
-            f"({type(model).__name__}): looked for {repr(pattern) + ' and ' if pattern else ''}"
-            f"modules named {'/'.join(_DOWN_NAMES)} inside an MLP block, one per layer "
-            f"({num_layers} layers), with one output size. Modules found: {sample or '(none)'}"
-        )
+        why = f"output sizes {sorted(sizes)}, not one" if found else "none found"
+        raise not_found(model, MLP_OUTPUT, model_type, num_layers, why)
     return SiteLayout(
         "mlp", [n for n, _ in found], [m for _, m in found], 1, sizes.pop(), model_type
     )

@@ -35,9 +35,6 @@ ARCHITECTURES: dict[str, str] = {
 
 Other models are searched generically (see :func:`find_output_projections`)."""
 
-_PROJECTION_NAMES = ("o_proj", "out_proj", "c_proj", "dense")
-_ATTENTION_MARKERS = ("attn", "attention")
-
 
 @dataclass
 class OutputProjections:
@@ -73,7 +70,8 @@ def is_conv1d(module: nn.Module) -> bool:
     return type(module).__name__ == "Conv1D" and hasattr(module, "nf")
 
 
-def _in_features(module: nn.Module) -> int | None:
+def in_features(module: nn.Module) -> int | None:
+    """The input width of a linear layer (``nn.Linear`` or GPT-2's ``Conv1D``), else None."""
     if isinstance(module, nn.Linear):
         return module.in_features
     if is_conv1d(module):
@@ -81,23 +79,87 @@ def _in_features(module: nn.Module) -> int | None:
     return None
 
 
-def _generic_search(model: nn.Module, num_layers: int | None) -> list[tuple[str, nn.Module]]:
+def out_features(module: nn.Module) -> int | None:
+    """The output width of a linear layer (``nn.Linear`` or GPT-2's ``Conv1D``), else None."""
+    if isinstance(module, nn.Linear):
+        return module.out_features
+    if is_conv1d(module):
+        return module.weight.shape[1]
+    return None
+
+
+@dataclass(frozen=True)
+class LayerModuleSpec:
+    """How to find one linear module per decoder layer: the path per ``config.model_type``
+    (``{i}`` the layer index) and, for other models, the module names and the names of the
+    blocks that hold them (a module qualifies when one of ``names`` ends its path, a part of
+    its path contains one of ``markers`` and another part is a layer index)."""
+
+    what: str
+    table: dict[str, str]
+    names: tuple[str, ...]
+    markers: tuple[str, ...]
+
+
+def _search(model: nn.Module, spec: LayerModuleSpec, num_layers: int | None):
     groups: dict[str, list[tuple[str, nn.Module]]] = {}
     for name, module in model.named_modules():
         parts = name.split(".")
-        if parts[-1] not in _PROJECTION_NAMES or _in_features(module) is None:
+        if parts[-1] not in spec.names or in_features(module) is None:
             continue
-        if not any(m in p.lower() for p in parts[:-1] for m in _ATTENTION_MARKERS):
+        if not any(m in p.lower() for p in parts[:-1] for m in spec.markers):
             continue
         if not any(p.isdigit() for p in parts):
             continue
-        pattern = re.sub(r"(?<=\.)\d+(?=\.)", "{i}", name)
-        groups.setdefault(pattern, []).append((name, module))
+        groups.setdefault(re.sub(r"(?<=\.)\d+(?=\.)", "{i}", name), []).append((name, module))
     if num_layers is not None:
         matching = [g for g in groups.values() if len(g) == num_layers]
     else:
         matching = sorted(groups.values(), key=len, reverse=True)[:1]
     return matching[0] if len(matching) == 1 else []
+
+
+def find_layer_modules(
+    model: nn.Module, spec: LayerModuleSpec, model_type: str, num_layers: int | None
+) -> list[tuple[str, nn.Module]]:
+    """``(name, module)`` of each layer's module that ``spec`` describes, in layer order:
+    through ``spec.table`` for a known ``model_type``, otherwise by search; [] when neither
+    finds one per layer."""
+    pattern = spec.table.get(model_type)
+    if pattern is not None and num_layers is not None:
+        try:
+            return [
+                (pattern.format(i=i), model.get_submodule(pattern.format(i=i)))
+                for i in range(num_layers)
+            ]
+        except AttributeError:
+            pass
+    return _search(model, spec, num_layers)
+
+
+def not_found(
+    model: nn.Module, spec: LayerModuleSpec, model_type: str, num_layers: int | None, why: str
+) -> ValueError:
+    """The error for a model without the module ``spec`` describes: what was looked for and
+    the first modules the model has."""
+    names = [n for n, _ in model.named_modules() if n]
+    sample = ", ".join(names[:25]) + (f", ... ({len(names)} modules)" if len(names) > 25 else "")
+    pattern = spec.table.get(model_type)
+    return ValueError(
+        f"cannot locate the {spec.what} of model_type={model_type!r} "
+        f"({type(model).__name__}): {why}. Looked for "
+        f"{repr(pattern) + ' and ' if pattern else ''}modules named "
+        f"{'/'.join(spec.names)} inside {'/'.join(spec.markers)} blocks, one per layer "
+        f"({num_layers} layers). Modules found: {sample or '(none)'}"
+    )
+
+
+ATTENTION_OUTPUT = LayerModuleSpec(
+    "attention output projection",
+    ARCHITECTURES,
+    ("o_proj", "out_proj", "c_proj", "dense"),
+    ("attn", "attention"),
+)
 
 
 def find_output_projections(model: nn.Module) -> OutputProjections:
@@ -115,37 +177,16 @@ def find_output_projections(model: nn.Module) -> OutputProjections:
     num_layers = config_value(text_config, "num_hidden_layers", "n_layer", "num_layers")
     num_heads = config_value(text_config, "num_attention_heads", "n_head", "num_heads")
 
-    found: list[tuple[str, nn.Module]] = []
-    pattern = ARCHITECTURES.get(model_type)
-    if pattern is not None and num_layers is not None:
-        try:
-            found = [
-                (pattern.format(i=i), model.get_submodule(pattern.format(i=i)))
-                for i in range(num_layers)
-            ]
-        except AttributeError:
-            found = []
-    if not found:
-        found = _generic_search(model, num_layers)
+    found = find_layer_modules(model, ATTENTION_OUTPUT, model_type, num_layers)
     if not found or num_heads is None:
-        names = [n for n, _ in model.named_modules() if n]
-        sample = ", ".join(names[:25]) + (
-            f", ... ({len(names)} modules)" if len(names) > 25 else ""
-        )
-        reason = "no attention head count in its config" if found else "none found"
-        raise ValueError(
-            f"cannot locate the attention output projection of model_type={model_type!r} "
-            f"({type(model).__name__}): {reason}. Looked for "
-            f"{repr(pattern) + ' and ' if pattern else ''}modules named "
-            f"{'/'.join(_PROJECTION_NAMES)} inside an attention block, one per layer "
-            f"({num_layers} layers). Modules found: {sample or '(none)'}"
-        )
+        why = "no attention head count in its config" if found else "none found"
+        raise not_found(model, ATTENTION_OUTPUT, model_type, num_layers, why)
     names, modules = [n for n, _ in found], [m for _, m in found]
-    in_features = {_in_features(m) for m in modules}
-    if len(in_features) != 1 or next(iter(in_features)) % num_heads:
+    widths = {in_features(m) for m in modules}
+    if len(widths) != 1 or next(iter(widths)) % num_heads:
         raise ValueError(
-            f"{model_type}: output projections have input sizes {sorted(in_features)}, "
+            f"{model_type}: output projections have input sizes {sorted(widths)}, "
             f"not one size divisible by {num_heads} heads"
         )
-    head_dim = next(iter(in_features)) // num_heads
+    head_dim = next(iter(widths)) // num_heads
     return OutputProjections(names, modules, int(num_heads), head_dim, model_type)

@@ -90,6 +90,10 @@ DEFAULT_TARGET_TOLERANCE = 0.05
 HISTOGRAM_BINS = 10
 
 
+GATE_KIND_NAMES = {"add": "additive", "mult": "multiplicative", "shared": "shared"}
+"""Gate kinds of :meth:`HeadEdits.log_alphas` by the names results.json gives them."""
+
+
 class Jola(HeadEditsMethod):
     """Attach :class:`~jola.edits.HeadEdits` through hooks; train only them."""
 
@@ -218,31 +222,31 @@ class Jola(HeadEditsMethod):
         fraction = self.expected_open_fraction()
         return abs(fraction - controller.target) <= _target_tolerance(self.cfg) + 1e-12
 
-    def localisation_stats(self) -> dict:
-        """Closed gates per kind, P(open) histograms and the settings that move the gates."""
+    def closed_gate_counts(self) -> dict[str, int]:
+        """Evaluation gates exactly 0, per gate kind (``add``, ``mult``; empty when ungated);
+        a head outside a fixed head set counts as closed."""
         edits = self.edits
-        out: dict[str, Any] = {}
         with torch.no_grad():
-            closed = {
-                name: int((gate == 0).sum())
-                for name, gate, log_alpha in (
-                    ("additive", edits.gate_add(training=False), edits.log_alpha_add),
-                    ("multiplicative", edits.gate_mult(training=False), edits.log_alpha_mult),
-                )
-                if log_alpha is not None
-            }
-            if closed:
-                out["closed_gates"] = {**closed, "per_kind": edits.num_layers * edits.num_heads}
-                edges = [round(i / HISTOGRAM_BINS, 10) for i in range(HISTOGRAM_BINS + 1)]
-                hist: dict[str, Any] = {"edges": edges}
-                for name, log_alpha in (
-                    ("additive", edits.log_alpha_add),
-                    ("multiplicative", edits.log_alpha_mult),
-                ):
-                    if log_alpha is not None:
-                        hist[name] = gates.prob_open_histogram(log_alpha, HISTOGRAM_BINS)
-                out["prob_open_hist"] = hist
-                out["gate_lr"] = self.gate_lr()
+            eval_gates = {"add": edits.gate_add(training=False), "mult": edits.gate_mult(False)}
+            return {kind: int((eval_gates[kind] == 0).sum()) for kind in self._log_alphas()}
+
+    def localisation_stats(self) -> dict:
+        """Closed gates per kind (``additive``, ``multiplicative``, or ``shared`` for one gate
+        serving both), P(open) histograms and the settings that move the gates."""
+        out: dict[str, Any] = {}
+        log_alphas = self._log_alphas()
+        if log_alphas:
+            closed = {GATE_KIND_NAMES[k]: n for k, n in self.closed_gate_counts().items()}
+            per_kind = next(iter(log_alphas.values())).numel()
+            out["closed_gates"] = {**closed, "per_kind": per_kind}
+            edges = [round(i / HISTOGRAM_BINS, 10) for i in range(HISTOGRAM_BINS + 1)]
+            with torch.no_grad():
+                histograms = {
+                    GATE_KIND_NAMES[k]: gates.prob_open_histogram(la, HISTOGRAM_BINS)
+                    for k, la in log_alphas.items()
+                }
+            out["prob_open_hist"] = {"edges": edges, **histograms}
+            out["gate_lr"] = self.gate_lr()
         if self.controller is not None:
             out["target"] = {
                 "target_open": self.controller.target,

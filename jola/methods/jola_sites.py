@@ -44,14 +44,13 @@ from jola import edits as editing
 from jola import gates
 from jola.config import TrainConfig
 from jola.errors import UserError, unknown_choice
-from jola.methods.jola import EDITS_DIR, HISTOGRAM_BINS, Jola, JolaConfig, _target_tolerance
+from jola.methods.jola import EDITS_DIR, Jola, JolaConfig
 from jola.methods.registry import register_method
 from jola.models import LoadedModel, freeze
 from jola.results import GATES_FILE
 
 GATE_KINDS = ("add", "mult", "shared")
 """Gate kinds in the order statistics and the target read them (``add`` first, as JoLA)."""
-_KIND_NAMES = {"add": "additive", "mult": "multiplicative", "shared": "shared"}
 
 
 @dataclass
@@ -168,39 +167,14 @@ class JolaSites(Jola):
             terms.append(gates.penalty(self.cfg.penalty, add, mult, lam))
         return sum(terms[1:], terms[0])  # one site: exactly JoLA's term
 
-    def localisation_stats(self) -> dict:
-        """Closed gates per kind over all sites, P(open) histograms and the settings that move
-        the gates (the keys of JoLA's, with ``shared`` for a shared gate)."""
-        out: dict[str, Any] = {}
-        log_alphas = self._log_alphas()
-        if log_alphas:
-            with torch.no_grad():
-                closed = {
-                    _KIND_NAMES[k]: int((gates.deterministic_gate(la) == 0).sum())
-                    for k, la in log_alphas.items()
-                }
-                per_kind = next(iter(log_alphas.values())).numel()
-                out["closed_gates"] = {**closed, "per_kind": per_kind}
-                edges = [round(i / HISTOGRAM_BINS, 10) for i in range(HISTOGRAM_BINS + 1)]
-                out["prob_open_hist"] = {
-                    "edges": edges,
-                    **{
-                        _KIND_NAMES[k]: gates.prob_open_histogram(la, HISTOGRAM_BINS)
-                        for k, la in log_alphas.items()
-                    },
-                }
-            out["gate_lr"] = self.gate_lr()
-        if self.controller is not None:
-            out["target"] = {
-                "target_open": self.controller.target,
-                "lr": self.controller.lr,
-                "warmup_steps": self.controller.warmup_steps,
-                "tolerance": _target_tolerance(self.cfg),
-                "lambda1": self.controller.lambda1,
-                "lambda2": self.controller.lambda2,
-                "expected_open_frac": self.expected_open_fraction(),
+    def closed_gate_counts(self) -> dict[str, int]:
+        """Evaluation gates exactly 0 per kind (``add``, ``mult`` or ``shared``), over every
+        site."""
+        with torch.no_grad():
+            return {
+                kind: int((gates.deterministic_gate(la) == 0).sum())
+                for kind, la in self._log_alphas().items()
             }
-        return out
 
     def final_stats(self) -> dict:
         counts = self.site_edits.unit_counts()
