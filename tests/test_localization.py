@@ -457,8 +457,9 @@ def test_make_tables_reports_closed_gates_and_head_set_overlap_across_seeds(tmp_
     frame = pd_read(folder / "localization.csv")
     assert set(frame["method"]) == {"jola_sparse", "jola_random_k"}
     assert frame.set_index("method").loc["jola_sparse", "jaccard"] == pytest.approx(5 / 9)
-    plot = tmp_path / "tables" / "plots" / "tiny" / "localization_siqa_n200.png"
-    assert plot in report.files and plot.read_bytes()[:4] == b"\x89PNG"
+    plots = tmp_path / "tables" / "plots" / "tiny"
+    for plot in (plots / "localization_siqa_n200.png", plots / "localization_detail_siqa_n200.png"):
+        assert plot in report.files and plot.read_bytes()[:4] == b"\x89PNG"
 
 
 def pd_read(path):

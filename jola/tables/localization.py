@@ -8,8 +8,11 @@ the seeds of one configuration its stability is the mean pairwise Jaccard overla
 the same sizes would have in expectation (:func:`chance_jaccard`), without which a Jaccard of
 0.9 means nothing when 90% of the heads are selected.
 
-Written per model: ``<model>/localization.{md,tex,csv}`` and, per (task, n), the plot
-``plots/<model>/localization_<task>_n<n>.png`` (closed share vs dev loss and vs the test metric).
+Written per model: ``<model>/localization.{md,tex,csv}`` and, per (task, n), the plots
+``plots/<model>/localization_<task>_n<n>.png`` (closed share vs dev loss and vs the test metric)
+and ``plots/<model>/localization_detail_<task>_n<n>.png`` (which gate kind closes, the head-set
+overlap across seeds against chance, and every configuration's dev loss side by side, which is
+where equal-budget controls meet the learned selection).
 """
 
 from __future__ import annotations
@@ -366,6 +369,71 @@ def plot_localization(rows: Sequence[LocalizationRow], title: str, path: Path) -
     return save_png(fig, path)
 
 
+def _bars(ax, labels: Sequence[str], series: Sequence[tuple[str, Sequence[Stat]]]) -> None:
+    width = 0.8 / len(series)
+    for k, (name, stats) in enumerate(series):
+        xs = [i + (k - (len(series) - 1) / 2) * width for i in range(len(labels))]
+        means = [s.mean if s.mean is not None else math.nan for s in stats]
+        errors = [s.std or 0.0 for s in stats]
+        ax.bar(xs, means, width, yerr=errors, capsize=2, label=name, color=f"C{k}")
+    ax.set_xticks(range(len(labels)))
+    ax.set_xticklabels(labels, rotation=60, ha="right", fontsize=7)
+    ax.grid(True, axis="y", alpha=0.3)
+
+
+def plot_localization_detail(
+    rows: Sequence[LocalizationRow], title: str, path: Path
+) -> Path | None:
+    """Three panels, one bar per configuration (error bars: std over seeds): closed additive
+    vs multiplicative gates (configurations with learned gates), the head-set Jaccard overlap
+    across seeds beside its chance level (configurations with two seeds or more), and the best
+    dev loss of every configuration."""
+    if not rows:
+        return None
+    fig = new_figure(15.0, 5.2)
+    kinds_ax, overlap_ax, loss_ax = fig.subplots(1, 3)
+    learned = [r for r in rows if r.closed_add.mean is not None or r.closed_mult.mean is not None]
+    if learned:
+        _bars(
+            kinds_ax,
+            [r.method for r in learned],
+            [
+                ("additive", [r.closed_add for r in learned]),
+                ("multiplicative", [r.closed_mult for r in learned]),
+            ],
+        )
+        kinds_ax.legend(fontsize=7)
+    kinds_ax.set_ylim(0, 105)
+    kinds_ax.set_ylabel("closed evaluation gates (%)")
+    kinds_ax.set_title("which gate kind closes", fontsize=9)
+    seeded = [r for r in rows if r.pairs]
+    if seeded:
+        chance = [Stat(r.chance) for r in seeded]
+        _bars(
+            overlap_ax,
+            [r.method for r in seeded],
+            [("across seeds", [r.jaccard for r in seeded]), ("chance", chance)],
+        )
+        overlap_ax.legend(fontsize=7)
+    overlap_ax.set_ylim(0, 1.05)
+    overlap_ax.set_ylabel("Jaccard overlap of the edited-head sets")
+    overlap_ax.set_title("stability of the selection across seeds", fontsize=9)
+    fitted = [r for r in rows if r.dev_loss.mean is not None]
+    if fitted:
+        _bars(
+            loss_ax, [r.method for r in fitted], [("best dev loss", [r.dev_loss for r in fitted])]
+        )
+        lows = [r.dev_loss.mean - (r.dev_loss.std or 0.0) for r in fitted]
+        highs = [r.dev_loss.mean + (r.dev_loss.std or 0.0) for r in fitted]
+        margin = max(0.05 * (max(highs) - min(lows)), 1e-3)
+        loss_ax.set_ylim(min(lows) - margin, max(highs) + margin)
+    loss_ax.set_ylabel("best dev loss")
+    loss_ax.set_title("fit (equal-budget controls beside the learned selection)", fontsize=9)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return save_png(fig, path)
+
+
 def localization_outputs(
     runs: Sequence[Run], model: str, tables: Path, plots: Path | None
 ) -> list[Path]:
@@ -382,10 +450,18 @@ def localization_outputs(
     write_csv(to_frame(rows), written[2])
     if plots is not None:
         for task, n in sorted({(r.task, r.n) for r in rows}):
-            path = plot_localization(
-                [r for r in rows if (r.task, r.n) == (task, n)],
-                f"closed gates vs fit: {task}, n={n} ({model})",
-                plots / f"localization_{_safe(task)}_n{n}.png",
+            members = [r for r in rows if (r.task, r.n) == (task, n)]
+            paths = (
+                plot_localization(
+                    members,
+                    f"closed gates vs fit: {task}, n={n} ({model})",
+                    plots / f"localization_{_safe(task)}_n{n}.png",
+                ),
+                plot_localization_detail(
+                    members,
+                    f"where the edits are: {task}, n={n} ({model})",
+                    plots / f"localization_detail_{_safe(task)}_n{n}.png",
+                ),
             )
-            written += [path] if path else []
+            written += [path for path in paths if path]
     return written
