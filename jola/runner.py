@@ -6,6 +6,7 @@ Usable without Hydra: ``run(RunConfig(model=..., task=..., method=...))``.
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 import sys
 import time
@@ -187,6 +188,9 @@ def execute(cfg: RunConfig, run_dir: Path, final_dir: Path | None = None) -> dic
         )
         if train_info:
             timings["fit_s"] = time.time() - t
+    t = time.time()
+    final_dev_loss = settled_dev_loss(cfg, loaded, task, splits.dev, prompt_format, train_info)
+    timings["dev_loss_s"] = time.time() - t
     artifact_files = method.save(run_dir)
 
     t = time.time()
@@ -222,6 +226,7 @@ def execute(cfg: RunConfig, run_dir: Path, final_dir: Path | None = None) -> dic
         "trainable_percent": 100.0 * trainable_count / max(base_params, 1),
         "artifact_bytes": sum(f.stat().st_size for f in artifact_files),
         "method_stats": method.final_stats(),
+        "dev_loss": final_dev_loss,
         "training": train_info,
         "data": {
             **splits.protocol,
@@ -245,6 +250,24 @@ def execute(cfg: RunConfig, run_dir: Path, final_dir: Path | None = None) -> dic
     tracker.finish(results, method.gate_values())
     write_json_atomic(run_dir / RESULTS_FILE, results)
     return results
+
+
+def settled_dev_loss(cfg: RunConfig, loaded, task, dev_examples, prompt_format, record: dict):
+    """The dev loss of the model that is evaluated, on one axis for every method: the kept
+    best of training or of a gradient-free fit (``best_dev_loss`` of its record), otherwise
+    (zero-shot, a run whose training never evaluated) computed now as the trainer computes it
+    (:func:`jola.training.dev_loss`). None without dev examples."""
+    recorded = record.get("best_dev_loss")
+    if isinstance(recorded, (int, float)) and math.isfinite(recorded):
+        return float(recorded)
+    if not dev_examples:
+        return None
+    from jola.training import dev_loss
+
+    train = cfg.method.train
+    return dev_loss(
+        loaded, task, dev_examples, prompt_format, train.max_length, train.eval_batch_size
+    )
 
 
 def evaluate(loaded, task, examples, eval_cfg: EvalConfig, prompt_format=None):

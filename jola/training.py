@@ -114,6 +114,34 @@ def causal_lm_loss(model, inputs: dict, answer_only_logits: bool) -> torch.Tenso
     return F.cross_entropy(logits.float(), targets[selected])
 
 
+@torch.no_grad()
+def dev_loss(
+    loaded, task, examples: Sequence[Example], prompt_format, max_length: int, batch_size: int
+) -> float:
+    """The dev loss of the model as it is, computed as the shared trainer's evaluation does
+    (HF Trainer's rule): the answer-token cross-entropy of each batch of ``batch_size``
+    examples, in order, averaged over the batches weighted by their number of examples. So a
+    method that learns without gradients (RePE) or not at all (zero-shot) is on the trainers'
+    axis."""
+    model, tokenizer = loaded.model, loaded.tokenizer
+    limit = min(max_length, context_length(model) or max_length)
+    data = encode_examples(tokenizer, task, examples, prompt_format, limit)
+    collator = PadCollator(tokenizer.pad_token_id)
+    answer_only = supports_answer_only_logits(model)
+    was_training = model.training
+    model.eval()
+    total, rows = 0.0, 0
+    try:
+        for start in range(0, len(data), batch_size):
+            batch = collator(data[start : start + batch_size])
+            inputs = {k: v.to(loaded.device) for k, v in batch.items()}
+            total += float(causal_lm_loss(model, inputs, answer_only)) * len(inputs["labels"])
+            rows += len(inputs["labels"])
+    finally:
+        model.train(was_training)
+    return total / rows if rows else math.nan
+
+
 def check_finite(what: str, value: torch.Tensor, step: int) -> None:
     """Stop training on a NaN/Inf loss: nothing diverged may be saved or evaluated."""
     if not torch.isfinite(value.detach()).all():

@@ -530,3 +530,49 @@ def test_a_sweep_over_a_setting_gives_one_row_per_value(tmp_path):
     assert cells["jola [lr=0.0001]"]["siqa"] == "40.00"
     summary = pd.read_csv(tmp_path / "tables" / "summary.csv", keep_default_na=False)
     assert sorted(summary["variant"]) == ["", "lr=0.0001", "lr=0.001"]
+
+
+def test_methods_table_puts_every_method_on_the_dev_loss_axis(tmp_path):
+    """<model>/methods.*: per method, test metrics, the dev loss every run records (zero-shot's
+    and RePE's included), trainable parameters and learning time, mean ± std over seeds;
+    results.json written before ``dev_loss`` existed falls back to training's best."""
+    out = tmp_path / "out"
+    settings = {  # method -> (dev losses by seed, trainable, % of base, learning seconds)
+        "zero_shot": ([0.9, 0.9], 0, 0.0, None),
+        "jola": ([0.5, 0.7], 540, 0.0004, 100.0),
+        "repe": ([0.8, 0.8], 0, 0.0, 20.0),
+    }
+    for method, (losses, count, percent, seconds) in settings.items():
+        for seed, loss in zip((1, 2), losses):
+            run_dir = write_run(
+                out, method, "siqa", "commonsense", 200, seed, {"acc": 0.3 + seed / 100}
+            )
+            data = json.loads((run_dir / "results.json").read_text())
+            data.update(trainable_parameters=count, trainable_percent=percent)
+            if method == "jola" and seed == 2:  # an older results.json: training's best only
+                data["training"] = {"best_dev_loss": loss}
+            else:
+                data["dev_loss"] = loss
+            if seconds is not None:
+                data["timings"] = {"train_s" if method == "jola" else "fit_s": seconds}
+            (run_dir / "results.json").write_text(json.dumps(data))
+    report = make_tables(out, tmp_path / "tables", plots=False)
+    path = tmp_path / "tables" / MODEL / "methods.md"
+    assert path in report.files
+    rows = {
+        cells[0]: cells
+        for line in path.read_text().splitlines()
+        if line.startswith("| ") and not line.startswith("| method")
+        for cells in [[c.strip() for c in line.strip("|").split("|")]]
+    }
+    assert list(rows) == ["zero_shot", "jola", "repe"]  # the tables' method order
+    assert rows["jola"][1:4] == ["siqa", "200", "2"]
+    assert rows["jola"][4] == "ACC 31.50 ± 0.71"
+    assert rows["jola"][5] == "0.6000 ± 0.1414"
+    assert rows["zero_shot"][5] == "0.9000 ± 0.0000" and rows["repe"][5] == "0.8000 ± 0.0000"
+    assert rows["jola"][6:9] == ["540", "0.0004", "100 ± 0"]
+    assert rows["zero_shot"][6:9] == ["0", "0", MISSING]
+    frame = pd.read_csv(tmp_path / "tables" / MODEL / "methods.csv").set_index("method")
+    assert frame.loc["jola", "dev_loss"] == pytest.approx(0.6)
+    assert frame.loc["repe", "learn_seconds"] == 20.0
+    assert "\\pm" in (tmp_path / "tables" / MODEL / "methods.tex").read_text()

@@ -212,6 +212,57 @@ def test_warmup_ratio_is_a_fraction_of_the_planned_steps_rounded_up():
     assert warmup_steps(capped, steps_per_epoch=100) == 3  # max_steps is the plan
 
 
+def test_every_run_records_the_dev_loss_the_trainer_computes(tmp_path):
+    """results.json's dev_loss: a trained run's is the kept best of training, and the shared
+    dev_loss (HF's rule: batch means weighted by batch rows; eval batches of 3 over 8 dev
+    items) gives that same number on a fresh model with the saved edits, so zero-shot and
+    RePE, which compute it, are on the trainers' axis; zero-shot records the base model's."""
+    from jola.training import dev_loss
+
+    args = (*JOLA_ARGS, "method.train.eval_batch_size=3")
+    cfg = compose_config(tiny_overrides(tmp_path, *args))
+    results = run(cfg)
+    run_dir = run_directory(as_run_config(cfg))
+    assert results["dev_loss"] == results["training"]["best_dev_loss"]
+    run_cfg = as_run_config(cfg)
+    task, prompt = get_task("siqa"), PromptFormat.from_config(run_cfg.prompt)
+    dev = load_splits(run_cfg.task, 8, 42).dev
+    fresh = load_model(ModelConfig(name="tiny_random", source="tiny_random"))
+    base = dev_loss(fresh, task, dev, prompt, 512, 3)
+    attach_trained_edits(fresh.model, run_dir)
+    assert dev_loss(fresh, task, dev, prompt, 512, 3) == pytest.approx(
+        results["dev_loss"], abs=1e-6
+    )
+
+    zero_args = ("method=zero_shot", "method.train.eval_batch_size=3")
+    zero = compose_config(tiny_overrides(tmp_path, *zero_args))
+    assert run(zero)["dev_loss"] == pytest.approx(base, abs=1e-6)
+    assert base != pytest.approx(results["dev_loss"], abs=1e-4)  # training moved it
+
+
+def test_dev_loss_weights_batches_by_their_rows_as_hf_trainer_does():
+    from jola.training import dev_loss
+
+    tiny = load_model(ModelConfig(name="tiny_random", source="tiny_random"))
+    task, prompt = get_task("siqa"), PromptFormat()
+    targets = ["answer1", "the correct answer is answer2", "no", "answer3 and more words", "yes"]
+    examples = [  # answers of different token counts: row and token weighting differ
+        Example(id=str(i), instruction=f"Question {i}?", target=t, answer=t)
+        for i, t in enumerate(targets)
+    ]
+    singles = [dev_loss(tiny, task, [ex], prompt, 512, 1) for ex in examples]
+    pair_means = [dev_loss(tiny, task, examples[i : i + 2], prompt, 512, 2) for i in range(0, 5, 2)]
+    assert dev_loss(tiny, task, examples, prompt, 512, 1) == pytest.approx(sum(singles) / 5)
+    expected = (2 * pair_means[0] + 2 * pair_means[1] + pair_means[2]) / 5
+    assert dev_loss(tiny, task, examples, prompt, 512, 2) == pytest.approx(expected)
+    tokens = [len(tiny.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in targets]
+    token_weighted = sum(s * n for s, n in zip(singles, tokens)) / sum(tokens)
+    assert len(set(tokens)) > 1
+    # within a batch the loss is per answer token, across batches per row
+    assert dev_loss(tiny, task, examples, prompt, 512, 5) == pytest.approx(token_weighted)
+    assert sum(singles) / 5 != pytest.approx(token_weighted, rel=1e-3)
+
+
 def test_jola_regularizer_matches_the_gate_penalty(tmp_path):
     from jola.methods import build_method
 

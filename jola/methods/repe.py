@@ -146,33 +146,12 @@ def contrast_pairs(task, examples, prompt_format, seed: int) -> list[tuple[str, 
     return pairs
 
 
-@torch.no_grad()
-def dev_loss(loaded: LoadedModel, task, examples, prompt_format, max_length: int, batch: int):
-    """Mean answer-token cross-entropy on ``examples`` (token-weighted), as the shared trainer
-    computes its dev loss (the run's prompt and target, answer-only loss)."""
-    from jola.evaluation import context_length
-    from jola.training import (
-        IGNORE_INDEX,
-        PadCollator,
-        causal_lm_loss,
-        encode_examples,
-        supports_answer_only_logits,
-    )
+def dev_loss(loaded, task, examples, prompt_format, max_length: int, batch: int) -> float:
+    """The shared trainer's dev loss (:func:`jola.training.dev_loss`, imported on first use so
+    that the method registry stays light): the grid's criterion, on the trainers' axis."""
+    from jola.training import dev_loss as trainer_dev_loss
 
-    model, tokenizer = loaded.model, loaded.tokenizer
-    limit = min(max_length, context_length(model) or max_length)
-    data = encode_examples(tokenizer, task, examples, prompt_format, limit)
-    collator = PadCollator(tokenizer.pad_token_id)
-    answer_only = supports_answer_only_logits(model)
-    total, count = 0.0, 0
-    model.eval()
-    for start in range(0, len(data), batch):
-        inputs = {k: v.to(loaded.device) for k, v in collator(data[start : start + batch]).items()}
-        tokens = int((inputs["labels"][:, 1:] != IGNORE_INDEX).sum())
-        if tokens:
-            total += float(causal_lm_loss(model, inputs, answer_only)) * tokens
-            count += tokens
-    return total / max(count, 1)
+    return trainer_dev_loss(loaded, task, examples, prompt_format, max_length, batch)
 
 
 class Repe(Method):
@@ -257,6 +236,7 @@ class Repe(Method):
             "dev_loss_unsteered": base,
             "grid": [{**p, "dev_loss": s} for p, s in zip(points, scores)],
             "chosen": {**self.choice, "dev_loss": scores[best]},
+            "best_dev_loss": scores[best],
         }
         return self.record
 

@@ -16,9 +16,12 @@ groups runs by (model, method, task, n) over seeds and writes, per model:
 - ``summary.csv``: every (model, method, task, n, metric) group with mean, std and seeds;
 - ``plots/<model>/...png``: metric vs n per task (the paper's curves dashed where it has them),
   and per JoLA run its gate heatmaps and gate sparsity over training;
-- ``<model>/localization.*`` and ``plots/<model>/localization_<task>_n<n>.png``: closed gates,
-  edited heads and the Jaccard overlap of the selected head sets across seeds, per
-  configuration, and closed share vs dev loss / test metric (:mod:`jola.tables.localization`).
+- ``<model>/localization.*`` and ``plots/<model>/localization[_detail]_<task>_n<n>.png``:
+  closed gates, edited heads and the Jaccard overlap of the selected head sets across seeds,
+  per configuration, closed share vs dev loss / test metric, which gate kind closes, and every
+  configuration's dev loss (:mod:`jola.tables.localization`);
+- ``<model>/methods.*``: every method [variant] per task and n with its test metrics, dev
+  loss, trainable parameters and learning time (:mod:`jola.tables.methods`).
 
 Conventions (also written under each table):
 
@@ -44,6 +47,7 @@ Modules, one job each (everything public is re-exported here):
 - :mod:`jola.tables.render`: tables as Markdown, LaTeX and CSV;
 - :mod:`jola.tables.plots`: metric vs n, gate heatmaps, gate sparsity (PNG);
 - :mod:`jola.tables.localization`: closed gates, edited heads, head-set overlap across seeds;
+- :mod:`jola.tables.methods`: fit (dev loss) and cost (trainable share, time) per method;
 - this package: :func:`make_tables`, the driver, and index.md.
 """
 
@@ -104,6 +108,7 @@ from jola.tables.localization import (
     pairwise_jaccard,
     summarize_gates,
 )
+from jola.tables.methods import MethodRow, method_rows, methods_outputs
 from jola.tables.plots import (
     MIN_Y_SPAN,
     PUBLISHED_CURVE_LABEL,
@@ -195,6 +200,9 @@ __all__ = [
     "jaccard",
     "latex_escape",
     "localization_outputs",
+    "MethodRow",
+    "method_rows",
+    "methods_outputs",
     "localization_rows",
     "main_table",
     "make_tables",
@@ -316,6 +324,7 @@ def make_tables(
         if plots:
             files += model_plots(results, model, model_runs, plot_folder)
         files += localization_outputs(model_runs, model, folder, plot_folder if plots else None)
+        files += methods_outputs(model_runs, model, folder)
     index_path = folder / "index.md"
     index_path.write_text(index_markdown(files, folder, scan, main_n))
     files.append(index_path)

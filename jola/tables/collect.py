@@ -43,8 +43,11 @@ class Run:
     variant: str = ""  # the run's variant segment (jola.variants): one table row per variant
     profile: str = "paper"  # the data profile (jola.profiles); non-paper runs are grouped apart
     stand_in: bool = False  # scored on a packaged carve or a fixture, not the paper's data
-    dev_loss: float | None = None  # training's best (kept) dev loss, for trained methods
+    dev_loss: float | None = None  # the evaluated model's dev loss (trainers: the kept best)
     suite_tasks: tuple[str, ...] = ()  # every task of the suite, as the run's registry had it
+    trainable: int | None = None  # trainable parameters (count)
+    trainable_percent: float | None = None  # ... as a % of the base model
+    learn_seconds: float | None = None  # training (or a gradient-free fit) wall time
 
     @property
     def key(self) -> tuple[str, str, str, int]:
@@ -116,11 +119,11 @@ def read_run(results_path: Path, root: Path) -> Run:
     variant = data.get("variant") if isinstance(data.get("variant"), str) else ""
     method = str(values["method"]) + (f" [{variant}]" if variant else "")
     training = data.get("training") if isinstance(data.get("training"), dict) else {}
-    dev_loss = training.get("best_dev_loss")
-    if not isinstance(dev_loss, (int, float)) or isinstance(dev_loss, bool):
-        dev_loss = None
-    elif not math.isfinite(dev_loss):
-        dev_loss = None
+    dev_loss = data.get("dev_loss")  # every method's (results.json before it: trained only)
+    if dev_loss is None:
+        dev_loss = training.get("best_dev_loss")
+    dev_loss = _number(dev_loss, float)
+    timings = data.get("timings") if isinstance(data.get("timings"), dict) else {}
     return Run(
         model=model_group,
         method=method,
@@ -137,9 +140,19 @@ def read_run(results_path: Path, root: Path) -> Run:
         variant=variant,
         profile=profile,
         stand_in=stand_in,
-        dev_loss=None if dev_loss is None else float(dev_loss),
+        dev_loss=dev_loss,
         suite_tasks=tuple(str(name) for name in members),
+        trainable=_number(data.get("trainable_parameters"), int),
+        trainable_percent=_number(data.get("trainable_percent"), float),
+        learn_seconds=_number(timings.get("train_s", timings.get("fit_s")), float),
     )
+
+
+def _number(value, kind):
+    """``value`` as ``kind`` when it is a finite number (not a bool), else None."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        return None
+    return kind(value)
 
 
 def _data_origin(data: dict) -> tuple[str, bool]:
