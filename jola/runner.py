@@ -158,6 +158,7 @@ def execute(cfg: RunConfig, run_dir: Path, final_dir: Path | None = None) -> dic
     written into ``run_dir`` (the staging folder of ``final_dir``)."""
     final_dir = final_dir or run_dir
     started = time.time()
+    code = git_state()  # now: a commit made while the run trains is not the code that ran
     timings: dict[str, float] = {}
     seed_everything(cfg.seed)
     task = tasks.get_task(cfg.task.name, cfg.task)
@@ -244,7 +245,7 @@ def execute(cfg: RunConfig, run_dir: Path, final_dir: Path | None = None) -> dic
         },
         "timings": timings,
         "versions": package_versions(),
-        "git": git_state(),
+        "git": code,
         "config": config_dict(cfg),
     }
     tracker.finish(results, method.gate_values())

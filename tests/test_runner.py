@@ -129,3 +129,16 @@ def test_cli_user_errors_are_one_clear_message_and_write_nothing(tmp_path, args,
     assert re.search(message, result.stderr, re.S), result.stderr[-2000:]
     assert "Traceback" not in result.stderr
     assert not list(tmp_path.rglob("results.json"))
+
+
+def test_results_record_the_commit_the_run_started_from(tmp_path, monkeypatch):
+    """A commit made while a run trains must not be recorded as the code that ran: the git
+    state is read when the run starts."""
+    import jola.runner
+
+    states = iter([{"commit": "start", "dirty": False}, {"commit": "later", "dirty": True}])
+    monkeypatch.setattr(jola.runner, "git_state", lambda: next(states))
+    cfg = compose_config(tiny_overrides(tmp_path))
+    results = run(cfg)
+    saved = json.loads((run_directory(as_run_config(cfg)) / "results.json").read_text())
+    assert results["git"] == saved["git"] == {"commit": "start", "dirty": False}
