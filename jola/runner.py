@@ -245,6 +245,9 @@ def execute(cfg: RunConfig, run_dir: Path, final_dir: Path | None = None) -> dic
         },
         "timings": timings,
         "versions": package_versions(),
+        # float reductions follow the thread count: the same config on another count can
+        # train along another path (early stopping amplifies it)
+        "machine": {"torch_threads": torch.get_num_threads(), "device": str(loaded.device)},
         "git": code,
         "config": config_dict(cfg),
     }

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from jola.errors import UserError
 from jola.runner import as_run_config, run, run_directory
@@ -142,3 +143,4 @@ def test_results_record_the_commit_the_run_started_from(tmp_path, monkeypatch):
     results = run(cfg)
     saved = json.loads((run_directory(as_run_config(cfg)) / "results.json").read_text())
     assert results["git"] == saved["git"] == {"commit": "start", "dirty": False}
+    assert saved["machine"] == {"torch_threads": torch.get_num_threads(), "device": "cpu"}
