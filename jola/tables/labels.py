@@ -41,9 +41,15 @@ METHOD_LABELS = {
 
 
 def order_methods(methods: Iterable[str]) -> list[str]:
-    """The methods of :data:`METHOD_ORDER` present, in that order, then the rest sorted."""
-    methods = set(methods)
-    return [m for m in METHOD_ORDER if m in methods] + sorted(methods - set(METHOD_ORDER))
+    """The methods of :data:`METHOD_ORDER` present, in that order, then the rest sorted; a
+    variant row (``"jola [lr=0.001]"``) follows its method's place, after the default one."""
+
+    def key(method: str) -> tuple[int, str, str]:
+        base, _, variant = method.partition(" [")
+        place = METHOD_ORDER.index(base) if base in METHOD_ORDER else len(METHOD_ORDER)
+        return (place, base, variant)
+
+    return sorted(set(methods), key=key)
 
 
 def method_label(method: str) -> str:
