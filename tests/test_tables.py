@@ -581,7 +581,14 @@ def test_methods_table_puts_every_method_on_the_dev_loss_axis(tmp_path):
 def test_variant_rows_follow_their_method_in_the_table_order():
     from jola.tables import order_methods
 
-    found = ["zz_custom", "lora [r=16]", "jola_sparse", "jola [lr=0.001]", "lora", "zero_shot [x=1]"]
+    found = [
+        "zz_custom",
+        "lora [r=16]",
+        "jola_sparse",
+        "jola [lr=0.001]",
+        "lora",
+        "zero_shot [x=1]",
+    ]
     assert order_methods(found) == [
         "zero_shot [x=1]",
         "jola [lr=0.001]",
