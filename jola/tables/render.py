@@ -67,15 +67,7 @@ def to_markdown(table: Table) -> str:
         [row.label] + [cell_text(row.cells[c.key]) for c in table.columns] + [seeds_text(row)]
         for row in table.rows
     ]
-    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
-
-    def line(values: list[str]) -> str:
-        return "| " + " | ".join(v.ljust(w) for v, w in zip(values, widths)) + " |"
-
-    rule = "|" + "|".join(("-" * (w + 1)) + (":" if i else "-") for i, w in enumerate(widths)) + "|"
-    lines = [f"### {table.title}", "", line(header), rule, *(line(b) for b in body), ""]
-    lines += [f"- {note}" for note in table_notes(table)]
-    return "\n".join(lines) + "\n"
+    return grid_markdown(table.title, header, body, table_notes(table), text_columns=1)
 
 
 _LATEX_ESCAPES = {"\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#"}
