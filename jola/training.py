@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -404,6 +405,14 @@ def fit(
     output = trainer.train()
     model.eval()
     check_finite_parameters(trainable)
+    if best.best_state is None and any("eligible" in h for h in best.history):
+        warnings.warn(
+            f"method={method.cfg.name}: no evaluation met the method's condition for keeping "
+            "parameters (e.g. method.target_open not reached within "
+            "method.target_tolerance); the last parameters are kept and evaluated "
+            "(results.json training.kept = 'last'): more epochs or a larger tolerance",
+            stacklevel=2,
+        )
     _remove_if_empty(Path(args.output_dir))
     return {
         "config": asdict(train_cfg),

@@ -128,6 +128,10 @@ def test_bad_localisation_values_are_refused(tmp_path):
         build("method.target_lr=0.1")
     with pytest.raises(UserError, match="needs gates"):
         build("method.target_open=0.1", "method.gated=false")
+    with pytest.raises(UserError, match="target_check must be one of expected, eval_gates"):
+        build("method.target_open=0.1", "method.target_check=gates")
+    with pytest.raises(UserError, match="method.target_check needs method.target_open"):
+        build("method.target_check=eval_gates")
 
 
 def test_release_config_and_its_directory_are_unchanged():
@@ -216,6 +220,61 @@ def test_the_lagrangian_drives_the_expected_open_fraction_to_the_target(target_r
     assert results["training"]["kept"] == "best"
     best = min((h for h in history if h["eligible"]), key=lambda h: (h["dev_loss"], h["step"]))
     assert results["training"]["best_dev_loss"] == best["dev_loss"]
+
+
+def test_eval_gates_check_refuses_a_checkpoint_whose_evaluation_gates_exceed_the_budget(tmp_path):
+    """At the target in expectation but with more evaluation gates open than the budget: the
+    expectation check accepts the checkpoint, the evaluation-gate check does not until the
+    gates really close."""
+    checks = {}
+    for check in ("expected", "eval_gates"):
+        _, _, method = prepared(
+            tmp_path / check,
+            "method=jola_sparse",
+            "method.target_open=0.2",
+            "method.target_tolerance=0.06",
+            f"method.target_check={check}",
+        )
+        checks[check] = method
+        method.controller.last_step = method.controller.warmup_steps  # past the ramp
+    for method in checks.values():
+        with torch.no_grad():  # every gate just above the closing threshold: open at eval,
+            for la in method._log_alphas().values():  # P(open) about 0.2 under noise
+                la.fill_(-2.2)
+        assert abs(method.expected_open_fraction() - 0.2) <= 0.06
+        assert method.evaluation_open_fraction() == 1.0
+    assert checks["expected"].accepts_checkpoint() is True
+    assert checks["eval_gates"].accepts_checkpoint() is False
+    method = checks["eval_gates"]
+    with torch.no_grad():  # three quarters of the gates firmly closed, a quarter wide open
+        for la in method._log_alphas().values():
+            flat = la.view(-1)
+            flat.fill_(-8.0)
+            flat[: flat.numel() // 4] = 8.0
+    assert method.evaluation_open_fraction() == pytest.approx(0.25)
+    assert abs(method.expected_open_fraction() - 0.2) <= 0.06
+    assert method.accepts_checkpoint() is True
+    assert method.localisation_stats()["target"]["check"] == "eval_gates"
+
+
+def test_no_eligible_evaluation_warns_and_keeps_the_last_parameters(tmp_path):
+    cfg = compose_config(
+        tiny_overrides(
+            tmp_path,
+            "method=jola_sparse",
+            "method.target_open=0.0",
+            "method.target_tolerance=0.001",
+            "method.target_check=eval_gates",
+            "method.target_warmup=0",
+            *SHORT,
+        )
+    )
+    with pytest.warns(UserWarning, match="no evaluation met the method's condition"):
+        results = run(cfg)
+    training_info = results["training"]
+    assert training_info["kept"] == "last"
+    history = training_info["dev_history"]
+    assert history and not any(h["eligible"] for h in history)
 
 
 def test_gate_statistics_in_results(target_run):

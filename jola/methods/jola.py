@@ -46,6 +46,12 @@ class JolaConfig(MethodConfig):
     and ``target_tolerance``
     how close the expected open fraction must be to the target for an evaluation to count for
     early stopping and the kept parameters (null: :data:`DEFAULT_TARGET_TOLERANCE`).
+    ``target_check`` (null: ``expected``) names what else an evaluation must meet to count:
+    ``expected`` nothing else; ``eval_gates`` also the evaluation gates, i.e. the edits a
+    prediction actually uses: their open fraction (both kinds together) must be at most
+    ``target_open + target_tolerance`` (the expectation under the stochastic gates runs below
+    the evaluation gates' open share while gates sit just above the closing threshold, so a
+    checkpoint at the target in expectation can still use half again as many edits).
 
     ``penalty`` and ``schedule`` become :class:`Penalty` and :class:`Schedule` members (str
     Enums: they compare and serialise as the plain names); the schema types them ``str`` so that
@@ -65,6 +71,7 @@ class JolaConfig(MethodConfig):
     target_lr: float | None = None
     target_warmup: int | None = None
     target_tolerance: float | None = None
+    target_check: str | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -219,8 +226,21 @@ class Jola(HeadEditsMethod):
             return None
         if controller.last_step is None or not controller.ramp_done(controller.last_step + 1):
             return False
-        fraction = self.expected_open_fraction()
-        return abs(fraction - controller.target) <= _target_tolerance(self.cfg) + 1e-12
+        tolerance = _target_tolerance(self.cfg) + 1e-12
+        if abs(self.expected_open_fraction() - controller.target) > tolerance:
+            return False
+        if _target_check(self.cfg) == "eval_gates":
+            return self.evaluation_open_fraction() <= controller.target + tolerance
+        return True
+
+    def evaluation_open_fraction(self) -> float | None:
+        """The share of evaluation gates not exactly 0, over every gate of every kind (None
+        when ungated): the edits a prediction uses."""
+        log_alphas = self._log_alphas()
+        if not log_alphas:
+            return None
+        total = sum(la.numel() for la in log_alphas.values())
+        return 1.0 - sum(self.closed_gate_counts().values()) / total
 
     def closed_gate_counts(self) -> dict[str, int]:
         """Evaluation gates exactly 0, per gate kind (``add``, ``mult``; empty when ungated);
@@ -253,6 +273,7 @@ class Jola(HeadEditsMethod):
                 "lr": self.controller.lr,
                 "warmup_steps": self.controller.warmup_steps,
                 "tolerance": _target_tolerance(self.cfg),
+                "check": _target_check(self.cfg),
                 "lambda1": self.controller.lambda1,
                 "lambda2": self.controller.lambda2,
                 "expected_open_frac": self.expected_open_fraction(),
@@ -274,6 +295,14 @@ def _target_tolerance(cfg: JolaConfig) -> float:
     return DEFAULT_TARGET_TOLERANCE if cfg.target_tolerance is None else cfg.target_tolerance
 
 
+TARGET_CHECKS = ("expected", "eval_gates")
+"""Values of ``method.target_check`` (:meth:`Jola.accepts_checkpoint`)."""
+
+
+def _target_check(cfg: JolaConfig) -> str:
+    return "expected" if cfg.target_check is None else cfg.target_check
+
+
 def _check_target_settings(cfg: JolaConfig) -> None:
     """Refuse gate and target values that cannot work, and target settings without a target
     (called by :meth:`JolaConfig.__post_init__`)."""
@@ -283,6 +312,7 @@ def _check_target_settings(cfg: JolaConfig) -> None:
         "target_lr": cfg.target_lr,
         "target_warmup": cfg.target_warmup,
         "target_tolerance": cfg.target_tolerance,
+        "target_check": cfg.target_check,
     }
     if cfg.target_open is None:
         given = [f"method.{k}" for k, v in extras.items() if v is not None]
@@ -295,6 +325,11 @@ def _check_target_settings(cfg: JolaConfig) -> None:
         raise UserError(f"method.target_open must be a fraction in [0, 1], got {cfg.target_open}")
     if cfg.target_tolerance is not None and cfg.target_tolerance <= 0:
         raise UserError(f"method.target_tolerance must be positive, got {cfg.target_tolerance}")
+    if cfg.target_check is not None and cfg.target_check not in TARGET_CHECKS:
+        raise UserError(
+            f"method.target_check must be one of {', '.join(TARGET_CHECKS)}, "
+            f"got {cfg.target_check!r}"
+        )
     try:
         gates.LagrangianController.check_settings(*_target_settings(cfg))
     except ValueError as err:
