@@ -15,6 +15,7 @@ from matplotlib import image as mpimg
 
 from jola import tables
 from jola.tables import (
+    CANONICAL_METHODS,
     MISSING,
     PARTIAL_MARK,
     PUBLISHED_MAIN,
@@ -259,7 +260,17 @@ def test_missing_cells_print_a_dash(built):
 def test_method_rows_in_paper_order_then_others(built):
     _, folder, _ = built
     frame = read_csv(folder / MODEL / "commonsense_n200.csv")
-    assert list(frame["method"]) == ["zero_shot", "jola", "lora", "bitfit", "prefix"]
+    assert list(frame["method"]) == [*CANONICAL_METHODS, "prefix"]
+    assert CANONICAL_METHODS == (
+        "zero_shot",
+        "jola",
+        "lora",
+        "bitfit",
+        "red",
+        "repe",
+        "reft",
+        "lofit",
+    )
 
 
 def test_published_rows_beside_ours_and_not_averaged(built):
