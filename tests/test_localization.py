@@ -130,8 +130,11 @@ def test_bad_localisation_values_are_refused(tmp_path):
         build("method.target_open=0.1", "method.gated=false")
     with pytest.raises(UserError, match="target_check must be one of expected, eval_gates"):
         build("method.target_open=0.1", "method.target_check=gates")
-    with pytest.raises(UserError, match="method.target_check needs method.target_open"):
-        build("method.target_check=eval_gates")
+    # the preset sets target_check; its penalty variant needs only target_open=null
+    penalty = compose_config(
+        tiny_overrides(tmp_path, "method=jola_sparse", "method.target_open=null")
+    )
+    assert build_method(as_run_config(penalty).method).controller is None
 
 
 def test_release_config_and_its_directory_are_unchanged():
@@ -143,6 +146,7 @@ def test_release_config_and_its_directory_are_unchanged():
     sparse = as_run_config(compose_config(["method=jola_sparse", "model=tiny_random"]))
     assert run_directory(sparse).as_posix().endswith("tiny_random/jola_sparse/siqa/n200/seed42")
     assert (sparse.method.gate_lr, sparse.method.penalty) == (0.05, "paper")
+    assert (sparse.method.target_open, sparse.method.target_check) == (0.05, "eval_gates")
     assert sparse.method.schedule_args == {"value": 0.001}
 
 

@@ -46,7 +46,9 @@ class JolaConfig(MethodConfig):
     and ``target_tolerance``
     how close the expected open fraction must be to the target for an evaluation to count for
     early stopping and the kept parameters (null: :data:`DEFAULT_TARGET_TOLERANCE`).
-    ``target_check`` (null: ``expected``) names what else an evaluation must meet to count:
+    ``target_check`` (null: ``expected``; no effect without a target, so that a preset that
+    sets it can still switch to the penalty with ``target_open=null`` alone) names what else
+    an evaluation must meet to count:
     ``expected`` nothing else; ``eval_gates`` also the evaluation gates, i.e. the edits a
     prediction actually uses: their open fraction (both kinds together) must be at most
     ``target_open + target_tolerance`` (the expectation under the stochastic gates runs below
@@ -312,7 +314,6 @@ def _check_target_settings(cfg: JolaConfig) -> None:
         "target_lr": cfg.target_lr,
         "target_warmup": cfg.target_warmup,
         "target_tolerance": cfg.target_tolerance,
-        "target_check": cfg.target_check,
     }
     if cfg.target_open is None:
         given = [f"method.{k}" for k, v in extras.items() if v is not None]
