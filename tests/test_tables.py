@@ -20,6 +20,7 @@ from jola.tables import (
     PARTIAL_MARK,
     PUBLISHED_MAIN,
     Cell,
+    ConflictingRuns,
     NoResults,
     cell_text,
     make_tables,
@@ -469,6 +470,30 @@ def test_cli_without_results_exits_nonzero(tmp_path):
     assert not (tmp_path / "tables").exists()
     with pytest.raises(NoResults):
         make_tables(tmp_path / "out", tmp_path / "tables")
+
+
+def test_runs_with_different_configs_in_one_cell_are_refused(tmp_path):
+    """Two trees scanned together (or a preset whose defaults changed between runs) can put two
+    configs in one (method [variant], task, n, seed) cell: refused, naming both; two copies of
+    one config are not a conflict."""
+    out = tmp_path / "out"
+    first = write_run(out / "a", "jola", "siqa", "commonsense", 200, 1, {"acc": 0.4})
+    write_run(out / "b", "jola", "siqa", "commonsense", 200, 1, {"acc": 0.5})
+    assert make_tables(out, tmp_path / "same").runs == 2  # two copies of one config: fine
+    second = write_run(out / "c", "jola", "siqa", "commonsense", 200, 1, {"acc": 0.6})
+    data = json.loads((second / "results.json").read_text())
+    data["config"]["method"] = {"target_open": 0.05, "train": {"lr": 0.005}}
+    data["config"]["output_root"] = "elsewhere"  # never computational
+    (second / "results.json").write_text(json.dumps(data))
+    with pytest.raises(ConflictingRuns, match="method.target_open, method.train.lr") as err:
+        make_tables(out, tmp_path / "tables")
+    assert str(first) in str(err.value) and str(second) in str(err.value)
+    assert "output_root" not in str(err.value)
+    proc = run_script(out, tmp_path / "tables")
+    assert proc.returncode == 1 and "different configs would fill the same table cell" in (
+        proc.stderr
+    )
+    assert not (tmp_path / "tables").exists()
 
 
 def test_cli_prints_summary_and_main_table(built, tmp_path):

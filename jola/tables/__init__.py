@@ -85,6 +85,7 @@ from jola.tables.collect import (
     Results,
     Run,
     Scan,
+    conflicting_runs,
     read_run,
     scan_outputs,
     suite_tasks,
@@ -182,6 +183,7 @@ __all__ = [
     "LocalizationRow",
     "MetricDisplay",
     "NoResults",
+    "ConflictingRuns",
     "Report",
     "Results",
     "Row",
@@ -241,6 +243,11 @@ class NoResults(Exception):
     """No finished run under the outputs folder."""
 
 
+class ConflictingRuns(Exception):
+    """Finished runs with different configs would fill one table cell
+    (:func:`jola.tables.collect.conflicting_runs`)."""
+
+
 @dataclass
 class Report:
     """What :func:`make_tables` found and wrote."""
@@ -285,6 +292,12 @@ def make_tables(
         raise NoResults(
             f"no finished run under {outputs} ({len(scan.failed)} failed, "
             f"{len(scan.unreadable)} unreadable results.json)"
+        )
+    conflicts = conflicting_runs(scan.runs)
+    if conflicts:
+        raise ConflictingRuns(
+            "runs with different configs would fill the same table cell (one would silently "
+            "stand for the other); move one out of the outputs folder:\n  " + "\n  ".join(conflicts)
         )
     results = Results(scan.runs)
     suites = suite_tasks(scan.runs)

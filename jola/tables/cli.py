@@ -16,6 +16,7 @@ import sys
 from jola.tables import (
     DEFAULT_DATASIZE_TASK,
     DEFAULT_MAIN_N,
+    ConflictingRuns,
     NoResults,
     make_tables,
 )
@@ -56,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
             f"(e.g. python run.py method=jola task=siqa n={args.n}); {err}",
             file=sys.stderr,
         )
+        return 1
+    except ConflictingRuns as err:
+        print(f"make tables: {err}", file=sys.stderr)
         return 1
     print(report.summary())
     print(f"tables and plots under {args.tables}")

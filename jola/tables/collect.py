@@ -20,6 +20,7 @@ from jola.profiles import STAND_IN_SOURCES
 from jola.results import FAILED_FILE, RESULTS_FILE
 from jola.tables.labels import _safe, order_methods
 from jola.tables.scales import STORED_SCALES, display
+from jola.variants import flatten, is_ignored
 
 # ----------------------------------------------------------------------------- scanning
 
@@ -190,6 +191,32 @@ def scan_outputs(root: Path) -> Scan:
         failed = []
     runs.sort(key=lambda r: (r.model, r.method, r.task, r.n, r.seed, str(r.run_dir)))
     return Scan(runs=runs, failed=failed, unreadable=unreadable)
+
+
+def conflicting_runs(runs: Sequence[Run]) -> list[str]:
+    """Runs that would fill the same table cell (model, method [variant], task, n, seed) with
+    configs that compute different things, one message per cell: the per-seed values are keyed
+    by seed, so one of them would silently stand for the other. This happens when a preset's
+    defaults change between runs (a run's variant names what differed from the preset of its
+    day) or when two output trees are scanned together. Copies of one config are not a
+    conflict."""
+    cells: dict[tuple, list[Run]] = defaultdict(list)
+    for run in runs:
+        cells[(*run.key, run.seed)].append(run)
+    messages = []
+    for (model, method, task, n, seed), group in sorted(cells.items()):
+        settings = [
+            {k: v for k, v in flatten(run.config).items() if not is_ignored(k)} for run in group
+        ]
+        differing = sorted(
+            {k for one in settings for k in one if any(one.get(k) != o.get(k) for o in settings)}
+        )
+        if differing:
+            messages.append(
+                f"{model} / {method} / {task} / n={n} / seed {seed}: "
+                f"{', '.join(str(r.run_dir) for r in group)} differ in {', '.join(differing)}"
+            )
+    return messages
 
 
 def suites_without_members(runs: Sequence[Run]) -> list[str]:
