@@ -41,7 +41,12 @@ from jola.results import (
 from jola.rundir import discard, promote, remove_leftovers, run_lock, staging_dir
 from jola.tracking import make_tracker
 from jola.validation import validate
-from jola.variants import DIRECTORY_KEYS, differences, flatten, is_ignored, run_subdir, variant_name
+from jola.variants import (
+    config_differences,
+    differences,
+    run_subdir,
+    variant_name,
+)
 
 
 def as_run_config(cfg) -> RunConfig:
@@ -71,18 +76,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def config_differences(recorded: dict, current: dict) -> list[str]:
-    """Keys whose values differ between a finished run's config and the requested one."""
-    old, new = flatten(recorded), flatten(current)
-    diffs = []
-    for key in sorted(set(old) | set(new)):
-        if is_ignored(key) and key not in DIRECTORY_KEYS:
-            continue
-        if old.get(key) != new.get(key):
-            diffs.append(f"{key}: {old.get(key)!r} -> {new.get(key)!r}")
-    return diffs
 
 
 def run(cfg, outcome: dict | None = None) -> dict:

@@ -61,6 +61,24 @@ def is_ignored(key: str) -> bool:
     return False
 
 
+def differing_keys(old: dict, new: dict) -> list[str]:
+    """The keys (flattened) whose values differ between two recorded configs, leaving out the
+    ones that change nothing computed (the directory's own keys count)."""
+    a, b = flatten(old), flatten(new)
+    return [
+        key
+        for key in sorted(set(a) | set(b))
+        if not (is_ignored(key) and key not in DIRECTORY_KEYS) and a.get(key) != b.get(key)
+    ]
+
+
+def config_differences(recorded: dict, current: dict) -> list[str]:
+    """``key: old -> new`` for each of :func:`differing_keys` of a finished run's config and
+    the requested one."""
+    old, new = flatten(recorded), flatten(current)
+    return [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in differing_keys(recorded, current)]
+
+
 @lru_cache(maxsize=256)
 def _load_group_yaml(group: str, name: str, seen: tuple[str, ...] = ()) -> dict | None:
     """A group option's YAML with the options it inherits (its ``defaults`` list) merged in;

@@ -20,7 +20,7 @@ from jola.profiles import STAND_IN_SOURCES
 from jola.results import FAILED_FILE, RESULTS_FILE
 from jola.tables.labels import _safe, order_methods
 from jola.tables.scales import STORED_SCALES, display
-from jola.variants import flatten, is_ignored
+from jola.variants import differing_keys
 
 # ----------------------------------------------------------------------------- scanning
 
@@ -205,12 +205,8 @@ def conflicting_runs(runs: Sequence[Run]) -> list[str]:
         cells[(*run.key, run.seed)].append(run)
     messages = []
     for (model, method, task, n, seed), group in sorted(cells.items()):
-        settings = [
-            {k: v for k, v in flatten(run.config).items() if not is_ignored(k)} for run in group
-        ]
-        differing = sorted(
-            {k for one in settings for k in one if any(one.get(k) != o.get(k) for o in settings)}
-        )
+        first, *others = group
+        differing = sorted({k for run in others for k in differing_keys(first.config, run.config)})
         if differing:
             messages.append(
                 f"{model} / {method} / {task} / n={n} / seed {seed}: "
